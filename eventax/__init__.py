@@ -1,0 +1,20 @@
+"""eventax: event-driven spiking neural networks in JAX with exact spike-time gradients."""
+
+from . import neuron_models
+from .buffer import SpikeBuffer
+from .evnn import EvNN, FFEvNN, SpikeRecord
+from .neuron_models import LI, LIF, Constant, NeuronModel
+
+__version__ = "0.2.0.dev0"
+
+__all__ = [
+    "Constant",
+    "EvNN",
+    "FFEvNN",
+    "LI",
+    "LIF",
+    "NeuronModel",
+    "SpikeBuffer",
+    "SpikeRecord",
+    "neuron_models",
+]

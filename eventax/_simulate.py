@@ -1,0 +1,282 @@
+"""The event loop shared by every forward function of `EvNN`.
+
+One loop iteration:
+1. integrate from `t` to the next scheduled time (earliest pending spike
+   arrival, next observation time, or the end of the trial), stopping early at
+   the first upward zero crossing of any neuron's spike condition, or after
+   `segment_max_steps` solver steps (the next iteration continues from there);
+2. if a neuron crossed: reset it and queue its spike;
+3. deliver the earliest pending arrival if it is due now (a zero-delay spike of
+   step 2 is delivered in the same iteration);
+4. neurons that an input lifted to `spike_condition >= 0` spike now.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import diffrax as dfx
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PyTree
+
+from .buffer import SpikeBuffer
+
+if TYPE_CHECKING:
+    from .evnn import EvNN
+
+
+class Recorders(eqx.Module):
+    """What a forward function wants recorded (all static)."""
+
+    stop_at_first_output: bool = eqx.field(static=True, default=False)
+    obs_times: Array | None = None
+    train_length: int = eqx.field(static=True, default=0)
+    log_length: int = eqx.field(static=True, default=0)
+
+
+class Trace(eqx.Module):
+    """Loop carry: the simulation state plus what has been recorded so far."""
+
+    t: Float[Array, ""]
+    y: PyTree[Array]
+    buffer: SpikeBuffer
+    n_events: Int[Array, ""]
+    overflow: Bool[Array, ""]
+    failed: Bool[Array, ""]
+    first_spike: Float[Array, " neurons"]
+    observations: Float[Array, "n_times n_out channels"]
+    obs_done: Bool[Array, " n_times"]
+    trains: Float[Array, "n_out train"]
+    train_count: Int[Array, " n_out"]
+    log_times: Float[Array, " log"]
+    log_neurons: Int[Array, " log"]
+    log_count: Int[Array, ""]
+
+
+def simulate(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Trace:
+    """Run one trial; raise (inside jit: at run time) if it could not finish."""
+    dtype = net.dtype
+    t_end = jnp.asarray(net.max_solver_time if t_end is None else t_end, dtype)
+    trace = _init_trace(net, in_spike_times, rec)
+    outs = jnp.asarray(net.output_indices)
+
+    def running(c: Trace):
+        go = (c.t < t_end) & (c.n_events < net.max_event_steps) & ~c.overflow & ~c.failed
+        return go & ~_stopped_early(c, rec, outs)
+
+    def body(c: Trace) -> Trace:
+        return _iteration(net, c, rec, t_end, outs)
+
+    trace = eqxi.while_loop(
+        running, body, trace, max_steps=_max_iterations(net, rec), kind="checkpointed",
+        checkpoints=net.checkpoints,
+    )
+    return _raise_if_unfinished(net, trace, t_end, rec, outs)
+
+
+def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
+    model = net.neuron_model
+    n = net.n_neurons
+    _, t_arrival = c.buffer.next()
+    t_obs = jnp.min(jnp.where(c.obs_done, jnp.inf, _obs_times(rec, net.dtype)), initial=jnp.inf)
+    t_stop = jnp.maximum(jnp.minimum(jnp.minimum(t_arrival, t_obs), t_end), c.t)
+    t, y, event, failed = _segment(net, c.y, c.t, t_stop)
+
+    obs_hit = ~event & (_obs_times(rec, net.dtype) <= t) & ~c.obs_done
+    observed = model.observe(y)[outs]
+    observations = jnp.where(obs_hit[:, None, None], observed[None], c.observations)
+
+    # A neuron crossed its threshold: the one with the largest condition.
+    cond = model.spike_condition(t, y)
+    crossed = event & (jnp.arange(n) == jnp.argmax(cond))
+    y = model.reset_spiked(y, crossed)
+    buffer, overflow1 = c.buffer.push(crossed, _arrivals(net, t))
+
+    # Deliver the earliest pending arrival if it is due.
+    row, t_arrival = buffer.next()
+    due = t_arrival <= t
+    buffer, hit = buffer.pop(row, t_arrival, due)
+    source = buffer.source[row]
+    valid = jnp.broadcast_to(hit, (n,)) & jnp.asarray(net.wmask.value)[source]
+    y = model.input_spike(y, source, jnp.arange(n), valid)
+
+    # Neurons that the delivery lifted above threshold spike at once.
+    lifted = model.spike_condition(t, y) >= 0
+    y = model.reset_spiked(y, lifted)
+    buffer, overflow2 = buffer.push(lifted, _arrivals(net, t))
+
+    spiked = crossed | lifted
+    return _record(
+        c,
+        rec,
+        outs,
+        t=t,
+        y=y,
+        buffer=buffer,
+        spiked=spiked,
+        n_events=c.n_events + (event | due | jnp.any(lifted)).astype(jnp.int32),
+        overflow=c.overflow | overflow1 | overflow2,
+        failed=c.failed | failed,
+        observations=observations,
+        obs_done=c.obs_done | obs_hit,
+    )
+
+
+def _segment(net: EvNN, y, t0, t1):
+    """Integrate until `t1`, a spike-condition crossing, or `segment_max_steps` steps."""
+    model = net.neuron_model
+
+    def crossing(t, y, args, **kwargs):
+        return jnp.max(model.spike_condition(t, y))
+
+    sol = dfx.diffeqsolve(
+        dfx.ODETerm(model.dynamics),
+        net.solver,
+        t0,
+        t1,
+        jnp.asarray(net.solver_stepsize, net.dtype),
+        y,
+        saveat=dfx.SaveAt(t1=True),
+        stepsize_controller=net.stepsize_controller,
+        event=dfx.Event(crossing, net.root_finder, direction=True),
+        max_steps=net.segment_max_steps,
+        throw=False,
+        adjoint=net.adjoint,
+    )
+    ok = (
+        (sol.result == dfx.RESULTS.successful)
+        | (sol.result == dfx.RESULTS.event_occurred)
+        | (sol.result == dfx.RESULTS.max_steps_reached)
+    )
+    event = sol.result == dfx.RESULTS.event_occurred
+    y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
+    return sol.ts[-1], y_end, event, ~ok
+
+
+def _arrivals(net: EvNN, t) -> Float[Array, "neurons width"]:
+    """Arrival times of spikes sent by each neuron at time `t`."""
+    return _delayed(net, jnp.full((net.n_neurons,), t, net.dtype), jnp.arange(net.n_neurons, dtype=jnp.int32))
+
+
+def _delayed(net: EvNN, t, sources) -> Float[Array, "rows width"]:
+    """`t + axonal delay (+ synaptic delay to each target, inf where unconnected)`."""
+    t = t[:, None]
+    if net.axonal_delays is not None:
+        t = t + jnp.maximum(net.axonal_delays[sources], 0.0)[:, None]
+    if net.delays is not None:
+        connected = jnp.asarray(net.wmask.value)[sources]
+        t = jnp.where(connected, t + jnp.maximum(net.delays[sources], 0.0), jnp.inf)
+    return t
+
+
+def _init_trace(net: EvNN, in_spike_times, rec: Recorders) -> Trace:
+    dtype, n = net.dtype, net.n_neurons
+    in_size, k = in_spike_times.shape
+    sources = jnp.repeat(jnp.arange(n, n + in_size, dtype=jnp.int32), k)
+    arrivals = _delayed(net, in_spike_times.reshape(-1), sources)
+    width = n if net.delays is not None else 1
+    buffer = SpikeBuffer.create(in_size * k + net.buffer_capacity, width, arrivals, sources)
+    y0 = net.neuron_model.init_state(n)
+    n_out = len(net.output_indices)
+    channels = net.neuron_model.observe(y0).shape[-1]
+    n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
+    return Trace(
+        t=jnp.asarray(net.t0, dtype),
+        y=y0,
+        buffer=buffer,
+        n_events=jnp.asarray(0, jnp.int32),
+        overflow=jnp.asarray(False),
+        failed=jnp.asarray(False),
+        first_spike=jnp.full((n,), jnp.inf, dtype),
+        observations=jnp.zeros((n_obs, n_out, channels), dtype),
+        obs_done=jnp.zeros((n_obs,), bool),
+        trains=jnp.full((n_out, rec.train_length), jnp.inf, dtype),
+        train_count=jnp.zeros((n_out,), jnp.int32),
+        log_times=jnp.full((rec.log_length,), jnp.inf, dtype),
+        log_neurons=jnp.full((rec.log_length,), -1, jnp.int32),
+        log_count=jnp.asarray(0, jnp.int32),
+    )
+
+
+def _record(c: Trace, rec: Recorders, outs, *, t, spiked, **updates) -> Trace:
+    first_spike = jnp.where(spiked & jnp.isinf(c.first_spike), t, c.first_spike)
+    trains, train_count = c.trains, c.train_count
+    if rec.train_length:
+        out_spiked = spiked[outs]
+        slot = jnp.where(out_spiked, train_count, rec.train_length)
+        trains = trains.at[jnp.arange(len(outs)), slot].set(t, mode="drop")
+        train_count = train_count + out_spiked.astype(jnp.int32)
+    log_times, log_neurons, log_count = c.log_times, c.log_neurons, c.log_count
+    if rec.log_length:
+        pos = jnp.where(spiked, log_count + jnp.cumsum(spiked) - 1, rec.log_length)
+        log_times = log_times.at[pos].set(t, mode="drop")
+        log_neurons = log_neurons.at[pos].set(jnp.arange(spiked.shape[0], dtype=jnp.int32), mode="drop")
+        log_count = log_count + jnp.sum(spiked, dtype=jnp.int32)
+    return Trace(
+        t=t,
+        first_spike=first_spike,
+        trains=trains,
+        train_count=train_count,
+        log_times=log_times,
+        log_neurons=log_neurons,
+        log_count=log_count,
+        **updates,
+    )
+
+
+def _obs_times(rec: Recorders, dtype):
+    return jnp.zeros((0,), dtype) if rec.obs_times is None else rec.obs_times
+
+
+def _stopped_early(c: Trace, rec: Recorders, outs):
+    stop = jnp.asarray(False)
+    if rec.stop_at_first_output:
+        stop = jnp.all(jnp.isfinite(c.first_spike[outs]))
+    if rec.obs_times is not None:
+        stop = stop | jnp.all(c.obs_done)
+    return stop
+
+
+def _max_iterations(net: EvNN, rec: Recorders) -> int:
+    """Static bound on loop iterations: events + observations + continuations."""
+    n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
+    stops = net.max_event_steps + n_obs
+    steps = math.ceil((net.max_solver_time - net.t0) / net.solver_stepsize)
+    continuations = math.ceil((steps + stops) / net.segment_max_steps) + 2
+    if not isinstance(net.stepsize_controller, dfx.ConstantStepSize):
+        continuations += stops
+    return stops + continuations
+
+
+def _raise_if_unfinished(net: EvNN, c: Trace, t_end, rec: Recorders, outs) -> Trace:
+    finished = (c.t >= t_end) | _stopped_early(c, rec, outs)
+    c = eqx.error_if(
+        c, c.overflow,
+        f"Spike buffer overflow: more than buffer_capacity={net.buffer_capacity} spikes "
+        "were in flight at once. Increase `buffer_capacity`.",
+    )
+    c = eqx.error_if(
+        c, c.failed,
+        "The ODE solver or the spike-time root finder failed in a segment. Check the "
+        "model's dynamics for blow-ups, or loosen the root finder's tolerances.",
+    )
+    c = eqx.error_if(
+        c, ~finished & (c.n_events >= net.max_event_steps),
+        f"Ran out of max_event_steps={net.max_event_steps} (spikes + deliveries) before "
+        "the end of the trial. Increase `max_event_steps`.",
+    )
+    c = eqx.error_if(
+        c, ~finished,
+        "Ran out of solver segments before the end of the trial (adaptive step sizes "
+        "smaller than `solver_stepsize`). Increase `segment_max_steps`.",
+    )
+    if rec.log_length:
+        c = eqx.error_if(
+            c, c.log_count > rec.log_length,
+            f"More than max_spikes={rec.log_length} spikes occurred; increase `max_spikes`.",
+        )
+    return c

@@ -1,0 +1,338 @@
+"""Event-driven networks: `EvNN` (any connectivity) and `FFEvNN` (layered)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from typing import Any, NamedTuple
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from ._simulate import Recorders, simulate
+from .neuron_models.base import Constant, NeuronModel
+
+
+class SpikeRecord(NamedTuple):
+    """All spikes of a trial in time order; unused slots hold `inf` / `-1`."""
+
+    times: Float[Array, " max_spikes"]
+    neurons: Int[Array, " max_spikes"]
+    n_spikes: Int[Array, ""]
+
+
+class EvNN(eqx.Module):
+    """A network of event-driven neurons simulated exactly between events.
+
+    Between events a Diffrax solver integrates `neuron_model.dynamics`; a
+    Diffrax `Event` root-finds the first upward zero crossing of any neuron's
+    `spike_condition`. The spiking neuron is reset and its spike enters the
+    `SpikeBuffer`, which delivers it to each target after the axonal plus
+    synaptic delay. `jax.grad` differentiates the spike times exactly (implicit
+    function theorem on the root find).
+
+    Connectivity: `wmask[k, j] != 0` connects presynaptic row `k` (neurons
+    `0..n_neurons-1`, then inputs) to neuron `j`. Learnable: the neuron
+    model's arrays, `delays` `(n_neurons + in_size, n_neurons)` and
+    `axonal_delays` `(n_neurons + in_size,)` when given.
+    """
+
+    neuron_model: NeuronModel
+    delays: Float[Array, "pre neurons"] | None
+    axonal_delays: Float[Array, " pre"] | None
+    wmask: Constant = eqx.field(static=True)
+    output_indices: tuple[int, ...] = eqx.field(static=True)
+    n_neurons: int = eqx.field(static=True)
+    in_size: int = eqx.field(static=True)
+    t0: float = eqx.field(static=True)
+    max_solver_time: float = eqx.field(static=True)
+    solver_stepsize: float = eqx.field(static=True)
+    max_event_steps: int = eqx.field(static=True)
+    buffer_capacity: int = eqx.field(static=True)
+    segment_max_steps: int = eqx.field(static=True)
+    checkpoints: int | None = eqx.field(static=True)
+    output_no_spike_value: float = eqx.field(static=True)
+    solver: dfx.AbstractSolver = eqx.field(static=True)
+    stepsize_controller: dfx.AbstractStepSizeController = eqx.field(static=True)
+    root_finder: Any = eqx.field(static=True)
+    adjoint: dfx.AbstractAdjoint = eqx.field(static=True)
+    dtype: Any = eqx.field(static=True)
+
+    def __init__(
+        self,
+        neuron_model: type[NeuronModel] | NeuronModel,
+        n_neurons: int,
+        max_solver_time: float,
+        in_size: int,
+        key: PRNGKeyArray | None = None,
+        t0: float = 0.0,
+        wmask=None,
+        init_delays=None,
+        dlim: float | None = None,
+        init_axonal_delays=None,
+        axonal_dlim: float | None = None,
+        output_neurons=None,
+        input_neurons=None,
+        buffer_capacity: int | None = None,
+        max_event_steps: int = 1000,
+        solver_stepsize: float = 0.001,
+        output_no_spike_value: float = float("inf"),
+        root_finder=None,
+        stepsize_controller=None,
+        solver=None,
+        adjoint=None,
+        dtype=jnp.float32,
+        segment_max_steps: int = 64,
+        checkpoints: int | None = None,
+        **neuron_kwargs,
+    ):
+        _check_int("n_neurons", n_neurons, 1)
+        _check_int("in_size", in_size, 0)
+        _check_int("max_event_steps", max_event_steps, 1)
+        _check_int("segment_max_steps", segment_max_steps, 1)
+        if not max_solver_time > t0:
+            raise ValueError(f"`max_solver_time` ({max_solver_time}) must exceed `t0` ({t0}).")
+        if not solver_stepsize > 0:
+            raise ValueError(f"`solver_stepsize` must be positive; got {solver_stepsize}.")
+        dtype = jnp.dtype(dtype)
+        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            raise ValueError(
+                "`dtype=float64` needs `jax.config.update('jax_enable_x64', True)` first."
+            )
+        key = jax.random.PRNGKey(0) if key is None else key
+        k_model, k_delay, k_axon = jax.random.split(key, 3)
+        n_pre = n_neurons + in_size
+        inputs_to = _index_mask("input_neurons", input_neurons, n_neurons)
+        if wmask is None:
+            wmask = np.ones((n_pre, n_neurons), bool)
+            wmask[n_neurons:] = inputs_to[None, :]
+        wmask = np.asarray(wmask)
+        if wmask.shape != (n_pre, n_neurons):
+            raise ValueError(
+                f"`wmask` must have shape (n_neurons + in_size, n_neurons) = {(n_pre, n_neurons)};"
+                f" got {wmask.shape}."
+            )
+        self.wmask = Constant(wmask != 0)
+
+        if inspect.isclass(neuron_model):
+            neuron_model = neuron_model(
+                key=k_model, n_neurons=n_neurons, in_size=in_size, wmask=wmask, dtype=dtype,
+                **neuron_kwargs,
+            )
+        elif neuron_kwargs:
+            raise ValueError(
+                f"Neuron keyword arguments {sorted(neuron_kwargs)} were given with a model "
+                "instance; pass the model class instead, or drop them."
+            )
+        if not isinstance(neuron_model, NeuronModel):
+            raise ValueError(f"`neuron_model` must be a NeuronModel; got {type(neuron_model)}.")
+        self.neuron_model = neuron_model
+        self.delays = _init_delays("init_delays", init_delays, dlim, (n_pre, n_neurons), k_delay, dtype)
+        self.axonal_delays = _init_delays(
+            "init_axonal_delays", init_axonal_delays, axonal_dlim, (n_pre,), k_axon, dtype
+        )
+        outputs = _index_mask("output_neurons", output_neurons, n_neurons)
+        self.output_indices = tuple(int(i) for i in np.flatnonzero(outputs))
+        if not self.output_indices:
+            raise ValueError("`output_neurons` selects no neuron.")
+
+        has_delays = self.delays is not None or self.axonal_delays is not None
+        if buffer_capacity is None:
+            buffer_capacity = 4 * n_neurons + 16 if has_delays else n_neurons
+        _check_int("buffer_capacity", buffer_capacity, 1)
+        self.n_neurons, self.in_size, self.t0 = n_neurons, in_size, float(t0)
+        self.max_solver_time = float(max_solver_time)
+        self.solver_stepsize = float(solver_stepsize)
+        self.max_event_steps = max_event_steps
+        self.buffer_capacity = buffer_capacity
+        self.segment_max_steps = segment_max_steps
+        self.checkpoints = checkpoints
+        self.output_no_spike_value = float(output_no_spike_value)
+        self.dtype = dtype
+        self.solver = dfx.Euler() if solver is None else solver
+        self.stepsize_controller = (
+            dfx.ConstantStepSize() if stepsize_controller is None else stepsize_controller
+        )
+        self.root_finder = _root_finder(root_finder, dtype, max(abs(t0), abs(max_solver_time)))
+        self.adjoint = (
+            dfx.RecursiveCheckpointAdjoint(checkpoints=segment_max_steps)
+            if adjoint is None
+            else adjoint
+        )
+
+    # ------------------------------------------------------------------ forward functions
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_indices)
+
+    def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
+        """First spike time of each output neuron (`output_no_spike_value` if none)."""
+        rec = simulate(self, self._inputs(in_spike_times), Recorders(stop_at_first_output=True))
+        first = rec.first_spike[jnp.asarray(self.output_indices)]
+        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
+
+    def state_at_t(
+        self, in_spike_times: Float[Array, "in_size K"], comp_times: Float[Array, " n_times"]
+    ) -> Float[Array, "n_out n_times channels"]:
+        """Observed state of the output neurons at `comp_times` (left limits at events)."""
+        comp_times = self._times("comp_times", comp_times)
+        rec = simulate(
+            self, self._inputs(in_spike_times), Recorders(obs_times=comp_times),
+            t_end=jnp.max(comp_times),
+        )
+        return jnp.swapaxes(rec.observations, 0, 1)
+
+    def spikes_until_t(
+        self, in_spike_times: Float[Array, "in_size K"], final_time: float, max_spikes: int = 100
+    ) -> Float[Array, "n_out max_spikes"]:
+        """The first `max_spikes` spike times of each output neuron up to `final_time`."""
+        _check_int("max_spikes", max_spikes, 1)
+        final_time = self._times("final_time", final_time).reshape(())
+        rec = simulate(
+            self, self._inputs(in_spike_times), Recorders(train_length=max_spikes), t_end=final_time
+        )
+        return jnp.where(jnp.isinf(rec.trains), self.output_no_spike_value, rec.trains)
+
+    def record(self, in_spike_times: Float[Array, "in_size K"], max_spikes: int | None = None) -> SpikeRecord:
+        """Every spike of every neuron until `max_solver_time`, in time order."""
+        max_spikes = self.max_event_steps if max_spikes is None else max_spikes
+        _check_int("max_spikes", max_spikes, 1)
+        rec = simulate(self, self._inputs(in_spike_times), Recorders(log_length=max_spikes))
+        return SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count)
+
+    # ------------------------------------------------------------------ validation
+
+    def _inputs(self, in_spike_times) -> Array:
+        x = jnp.asarray(in_spike_times)
+        if x.ndim != 2 or x.shape[0] != self.in_size:
+            raise ValueError(
+                f"`in_spike_times` must have shape (in_size={self.in_size}, K); got {x.shape}."
+                " Use `jax.vmap` for a batch."
+            )
+        if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+            raise ValueError(f"`in_spike_times` must be real-valued; got dtype {x.dtype}.")
+        x = x.astype(self.dtype)
+        bad = jnp.isnan(x) | (x < self.t0)
+        msg = f"`in_spike_times` must not contain NaN or times before t0={self.t0} (use inf for 'no spike')."
+        return _check_values(x, bad, msg)
+
+    def _times(self, name, times) -> Array:
+        t = jnp.atleast_1d(jnp.asarray(times, self.dtype))
+        if t.ndim != 1 or t.shape[0] == 0:
+            raise ValueError(f"`{name}` must be a scalar or a non-empty 1-D array; got shape {t.shape}.")
+        bad = ~jnp.isfinite(t) | (t < self.t0) | (t > self.max_solver_time)
+        msg = f"`{name}` must be finite and within [t0, max_solver_time] = [{self.t0}, {self.max_solver_time}]."
+        return _check_values(t, bad, msg)
+
+
+class FFEvNN(EvNN):
+    """Layered feed-forward `EvNN`: inputs -> layers[0] -> ... -> layers[-1] (outputs)."""
+
+    def __init__(
+        self,
+        layers,
+        in_size: int,
+        neuron_model,
+        max_solver_time: float,
+        key: PRNGKeyArray | None = None,
+        max_event_steps: int = 1000,
+        solver_stepsize: float = 0.01,
+        **kwargs,
+    ):
+        layers = [int(n) for n in layers]
+        if not layers or min(layers) < 1:
+            raise ValueError(f"`layers` must be a non-empty list of positive sizes; got {layers}.")
+        for name in ("wmask", "output_neurons", "input_neurons"):
+            if name in kwargs:
+                raise ValueError(f"FFEvNN builds `{name}` from `layers`; use EvNN to set it.")
+        n = sum(layers)
+        wmask = np.zeros((n + in_size, n), bool)
+        starts = np.cumsum([0] + layers)
+        for a, b, c in zip(starts[:-2], starts[1:-1], starts[2:]):
+            wmask[a:b, b:c] = True
+        wmask[n:, : layers[0]] = True
+        outputs = np.zeros(n, bool)
+        outputs[-layers[-1] :] = True
+        super().__init__(
+            neuron_model, n, max_solver_time, in_size, key=key, wmask=wmask,
+            output_neurons=outputs, max_event_steps=max_event_steps,
+            solver_stepsize=solver_stepsize, **kwargs,
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
+
+
+def _check_values(x, bad, msg):
+    """Raise `ValueError` now if `x` is concrete, else fail at run time inside jit."""
+    try:
+        is_bad = bool(jnp.any(bad))
+    except jax.errors.ConcretizationTypeError:
+        return eqx.error_if(x, jnp.any(bad), msg)
+    if is_bad:
+        raise ValueError(msg)
+    return x
+
+
+def _index_mask(name, value, n):
+    if value is None:
+        return np.ones(n, bool)
+    arr = np.asarray(value)
+    if arr.dtype == bool or (arr.shape == (n,) and set(np.unique(arr)) <= {0, 1} and arr.dtype != int):
+        if arr.shape != (n,):
+            raise ValueError(f"`{name}` as a mask must have shape ({n},); got {arr.shape}.")
+        return arr.astype(bool)
+    if arr.ndim != 1 or (arr.size and (arr.min() < 0 or arr.max() >= n)):
+        raise ValueError(f"`{name}` must be a boolean mask of shape ({n},) or indices in [0, {n}).")
+    mask = np.zeros(n, bool)
+    mask[arr.astype(int)] = True
+    return mask
+
+
+def _init_delays(name, init, lim, shape, key, dtype):
+    if init is None and lim is None:
+        return None
+    if init is None:
+        if not lim > 0:
+            raise ValueError(f"The delay limit for `{name}` must be positive; got {lim}.")
+        return jax.random.uniform(key, shape, dtype, 0.0, lim)
+    d = np.broadcast_to(np.asarray(init, dtype=np.dtype(dtype)), shape) if np.ndim(init) == 0 else np.asarray(init)
+    if d.shape != shape:
+        raise ValueError(f"`{name}` must have shape {shape}; got {d.shape}.")
+    if not np.all(np.isfinite(d)) or np.any(d < 0):
+        raise ValueError(f"`{name}` must be finite and non-negative.")
+    return jnp.asarray(d, dtype)
+
+
+def _root_finder(root_finder, dtype, t_scale):
+    """Default Newton root finder; clamp tolerances the dtype cannot resolve.
+
+    A time tolerance below a few ulps of the largest simulated time can never be
+    met, which would turn every spike into a root-finding failure. Such
+    tolerances are raised to that floor with a warning.
+    """
+    floor = 16 * float(jnp.finfo(dtype).eps) * max(1.0, t_scale)
+    if root_finder is None:
+        return optx.Newton(rtol=floor, atol=floor)
+    if hasattr(root_finder, "atol") and hasattr(root_finder, "rtol"):
+        atol, rtol = float(root_finder.atol), float(root_finder.rtol)
+        if atol < floor and rtol * max(1.0, t_scale) < floor:
+            warnings.warn(
+                f"Root-finder tolerances (rtol={rtol}, atol={atol}) are below what {dtype} "
+                f"resolves at t={t_scale}; atol raised to {floor:.2e}.",
+                stacklevel=3,
+            )
+            root_finder = eqx.tree_at(lambda r: r.atol, root_finder, floor)
+    return root_finder

@@ -1,0 +1,7 @@
+"""Neuron models: the `NeuronModel` contract and the built-in models."""
+
+from .base import Constant, NeuronModel
+from .li import LI
+from .lif import LIF
+
+__all__ = ["Constant", "LI", "LIF", "NeuronModel"]

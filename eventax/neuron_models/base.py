@@ -1,0 +1,109 @@
+"""The `NeuronModel` contract that every neuron, built-in or user-written, fills."""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, PyTree
+
+State = PyTree[Array]
+
+
+class Constant:
+    """A fixed (non-trainable) array, hidden from `jax.grad` and optimisers.
+
+    A pytree node without leaves, hashable by value: `jax.grad` and optimisers
+    never see it and `jit` caches stay valid.
+    `NeuronModel.param` unwraps it; a trainable parameter is a plain array field.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = np.asarray(value)
+        self.value.flags.writeable = False
+
+    def __eq__(self, other):
+        return (
+            isinstance(other, Constant)
+            and self.value.dtype == other.value.dtype
+            and self.value.shape == other.value.shape
+            and bool(np.all(self.value == other.value))
+        )
+
+    def __hash__(self):
+        return hash((self.value.shape, str(self.value.dtype), self.value.tobytes()))
+
+    def __repr__(self):
+        return f"Constant({self.value!r})"
+
+
+jax.tree_util.register_pytree_node(Constant, lambda c: ((), c), lambda c, _: c)
+
+
+class NeuronModel(eqx.Module):
+    """Abstract base class of a population of `n_neurons` neurons of one kind.
+
+    A model describes one population; `EvNN` owns the connectivity and the event
+    queue. Subclasses implement:
+
+    - `init_state(n_neurons)`: the state at `t0`, any pytree whose leaves have a
+      leading axis of size `n_neurons`.
+    - `dynamics(t, y, args)`: `dy/dt`, same structure as `y`.
+    - `spike_condition(t, y)`: shape `(n_neurons,)`; a neuron spikes when its
+      entry crosses zero from below (or is `>= 0` right after an input spike).
+    - `input_spike(y, from_idx, to_idx, valid_mask)`: the jump caused by a spike
+      of presynaptic row `from_idx` (neurons first, then inputs) arriving at
+      the neurons `to_idx`; entries with `valid_mask == False` must be unchanged.
+    - `reset_spiked(y, spike_mask)`: the state after the masked neurons spiked.
+      After a reset `spike_condition` must be negative for those neurons.
+
+    `observe(y)` returns the observable channels, shape `(n_neurons, channels)`.
+    The same methods drive both the event-driven and a fixed-step simulation.
+    """
+
+    dtype: Any = eqx.field(static=True, default=jnp.float32, kw_only=True)
+
+    def __call__(self, t, y, args=None):
+        return self.dynamics(t, y, args)
+
+    def param(self, value) -> Array:
+        """Unwrap a parameter: a `Constant` becomes a (gradient-free) array."""
+        if isinstance(value, Constant):
+            return jnp.asarray(value.value)
+        return value
+
+    @abc.abstractmethod
+    def init_state(self, n_neurons: int) -> State:
+        """State of all neurons at the start of a trial."""
+
+    @abc.abstractmethod
+    def dynamics(self, t: Float[Array, ""], y: State, args: Any) -> State:
+        """Right-hand side of the ODE between events."""
+
+    @abc.abstractmethod
+    def spike_condition(self, t: Float[Array, ""], y: State) -> Float[Array, " neurons"]:
+        """Per-neuron function whose upward zero crossing is a spike."""
+
+    @abc.abstractmethod
+    def input_spike(
+        self,
+        y: State,
+        from_idx: Int[Array, ""],
+        to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> State:
+        """State right after a spike from row `from_idx` reached `to_idx`."""
+
+    @abc.abstractmethod
+    def reset_spiked(self, y: State, spike_mask: Bool[Array, " neurons"]) -> State:
+        """State right after the neurons in `spike_mask` spiked."""
+
+    def observe(self, y: State) -> Float[Array, "neurons channels"]:
+        """Observable channels (default: the state itself)."""
+        return y

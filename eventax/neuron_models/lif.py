@@ -1,0 +1,117 @@
+"""Current-based leaky integrate-and-fire neuron."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+from jax import random
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
+from .base import Constant, NeuronModel
+
+_TIME_CONSTANTS = ("tsyn", "tmem")
+
+
+class LIF(NeuronModel):
+    r"""Current-based leaky integrate-and-fire neuron.
+
+    State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current):
+
+        dv/dt = (-v + i + ic) / tmem,     di/dt = -i / tsyn.
+
+    Spike when `v` crosses `thresh` upwards; reset `v -> vreset`. A spike of
+    presynaptic row `k` adds `weights[k, j]` to `i_j`.
+
+    Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
+    `(n_neurons,)`; any of `thresh, tsyn, tmem, vreset` named in `trainable`.
+
+    | parameter | default | meaning |
+    |---|---|---|
+    | `thresh` | required | firing threshold |
+    | `tsyn`, `tmem` | required | synaptic / membrane time constant (> 0) |
+    | `vreset` | 0 | reset potential (< thresh) |
+    | `wlim`, `wmean` | `4*thresh`, 0 | weights uniform on `wmean ± wlim/2` |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
+    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+    """
+
+    weights: Float[Array, "pre neurons"]
+    ic: Float[Array, " neurons"]
+    thresh: Array | Constant
+    tsyn: Array | Constant
+    tmem: Array | Constant
+    vreset: Array | Constant
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        n_neurons: int,
+        in_size: int,
+        wmask,
+        thresh=1.0,
+        tsyn=5.0,
+        tmem=20.0,
+        vreset=0.0,
+        wlim: float | None = None,
+        wmean: float = 0.0,
+        init_weights=None,
+        blim: float | None = None,
+        bmean: float = 0.0,
+        init_bias=None,
+        fan_in_mode: str | None = None,
+        trainable=(),
+        dtype=jnp.float32,
+    ):
+        self.dtype = dtype
+        train = trainable_set(trainable, ("thresh", "vreset") + _TIME_CONSTANTS)
+        n = n_neurons
+        self.thresh = parameter("thresh", thresh, n, dtype, trainable="thresh" in train)
+        self.vreset = parameter("vreset", vreset, n, dtype, trainable="vreset" in train)
+        self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
+        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
+            raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
+        mask = check_wmask(wmask, n, in_size)
+        if wlim is None and init_weights is None:
+            wlim = 4.0 * float(jnp.max(self.param(self.thresh)))
+            fan_in_mode = fan_in_mode or "sqrt"
+        self.weights = _weights(key, mask, dtype, wlim, wmean, init_weights, fan_in_mode)
+        self.ic = _bias(key, n, dtype, blim, bmean, init_bias)
+
+    def init_state(self, n_neurons: int) -> Float[Array, "neurons 2"]:
+        return jnp.zeros((n_neurons, 2), self.dtype)
+
+    def dynamics(self, t, y: Float[Array, "neurons 2"], args: Any) -> Float[Array, "neurons 2"]:
+        v, i = y[:, 0], y[:, 1]
+        dv = (-v + i + self.ic) / self.param(self.tmem)
+        di = -i / self.param(self.tsyn)
+        return jnp.stack([dv, di], axis=1)
+
+    def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
+        return y[:, 0] - self.param(self.thresh)
+
+    def input_spike(
+        self,
+        y: Float[Array, "neurons 2"],
+        from_idx: Int[Array, ""],
+        to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> Float[Array, "neurons 2"]:
+        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
+        return y.at[to_idx, 1].add(w)
+
+    def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
+        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
+        return y.at[:, 0].set(v)
+
+
+def _weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
+    return init_weights(
+        key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init, fan_in_mode=fan_in_mode
+    )
+
+
+def _bias(key, n, dtype, blim, bmean, init):
+    return init_bias(random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init)
