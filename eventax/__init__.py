@@ -3,6 +3,7 @@
 from . import neuron_models
 from .buffer import SpikeBuffer
 from .evnn import EvNN, FFEvNN, SpikeRecord
+from .io import load_evnn, save_evnn
 from .neuron_models import LI, LIF, Constant, NeuronModel
 
 __version__ = "0.2.0.dev0"
@@ -16,5 +17,7 @@ __all__ = [
     "NeuronModel",
     "SpikeBuffer",
     "SpikeRecord",
+    "load_evnn",
     "neuron_models",
+    "save_evnn",
 ]
