@@ -4,7 +4,7 @@ from . import neuron_models
 from .buffer import SpikeBuffer
 from .evnn import EvNN, FFEvNN, SpikeRecord
 from .io import load_evnn, save_evnn
-from .neuron_models import LI, LIF, Constant, NeuronModel
+from .neuron_models import LI, LIF, Constant, MultiNeuronModel, NeuronModel
 
 __version__ = "0.2.0.dev0"
 
@@ -14,6 +14,7 @@ __all__ = [
     "FFEvNN",
     "LI",
     "LIF",
+    "MultiNeuronModel",
     "NeuronModel",
     "SpikeBuffer",
     "SpikeRecord",

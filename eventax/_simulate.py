@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from ._segment import segment, uses_fixed_steps
 from .buffer import SpikeBuffer
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
     _, t_arrival = c.buffer.next()
     t_obs = jnp.min(jnp.where(c.obs_done, jnp.inf, _obs_times(rec, net.dtype)), initial=jnp.inf)
     t_stop = jnp.maximum(jnp.minimum(jnp.minimum(t_arrival, t_obs), t_end), c.t)
-    t, y, event, failed = _segment(net, c.y, c.t, t_stop)
+    t, y, event, failed = segment(net, c.y, c.t, t_stop)
 
     obs_hit = ~event & (_obs_times(rec, net.dtype) <= t) & ~c.obs_done
     observed = model.observe(y)[outs]
@@ -124,37 +125,6 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
         observations=observations,
         obs_done=c.obs_done | obs_hit,
     )
-
-
-def _segment(net: EvNN, y, t0, t1):
-    """Integrate until `t1`, a spike-condition crossing, or `segment_max_steps` steps."""
-    model = net.neuron_model
-
-    def crossing(t, y, args, **kwargs):
-        return jnp.max(model.spike_condition(t, y))
-
-    sol = dfx.diffeqsolve(
-        dfx.ODETerm(model.dynamics),
-        net.solver,
-        t0,
-        t1,
-        jnp.asarray(net.solver_stepsize, net.dtype),
-        y,
-        saveat=dfx.SaveAt(t1=True),
-        stepsize_controller=net.stepsize_controller,
-        event=dfx.Event(crossing, net.root_finder, direction=True),
-        max_steps=net.segment_max_steps,
-        throw=False,
-        adjoint=net.adjoint,
-    )
-    ok = (
-        (sol.result == dfx.RESULTS.successful)
-        | (sol.result == dfx.RESULTS.event_occurred)
-        | (sol.result == dfx.RESULTS.max_steps_reached)
-    )
-    event = sol.result == dfx.RESULTS.event_occurred
-    y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
-    return sol.ts[-1], y_end, event, ~ok
 
 
 def _arrivals(net: EvNN, t) -> Float[Array, "neurons width"]:

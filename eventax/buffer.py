@@ -41,14 +41,21 @@ class SpikeBuffer(eqx.Module):
         return SpikeBuffer(times, self.source), hit
 
     def push(self, mask: Bool[Array, " n"], arrivals: Float[Array, "n width"]):
-        """Add one row per masked sender; returns the buffer and an overflow flag."""
+        """Add one row per masked sender; returns the buffer and an overflow flag.
+
+        The k-th sender (in index order) takes the k-th free row; no sorting.
+        """
+        n = mask.shape[0]
         free = jnp.all(jnp.isinf(self.times), axis=1)
-        free_rows = jnp.argsort(~free, stable=True)
-        rank = jnp.cumsum(mask, dtype=jnp.int32) - 1
-        n_free = jnp.sum(free)
-        ok = mask & (rank < n_free)
-        rows = jnp.where(ok, free_rows[jnp.clip(rank, 0, free_rows.shape[0] - 1)], self.times.shape[0])
-        times = self.times.at[rows].set(arrivals, mode="drop")
-        source = self.source.at[rows].set(jnp.arange(mask.shape[0], dtype=jnp.int32), mode="drop")
-        overflow = jnp.sum(mask) > n_free
+        free_rank = jnp.cumsum(free, dtype=jnp.int32) - 1
+        sender_rank = jnp.cumsum(mask, dtype=jnp.int32) - 1
+        n_senders = sender_rank[-1] + 1
+        sender_by_rank = jnp.zeros((n,), jnp.int32).at[jnp.where(mask, sender_rank, n)].set(
+            jnp.arange(n, dtype=jnp.int32), mode="drop"
+        )
+        take = free & (free_rank < n_senders)
+        who = sender_by_rank[jnp.clip(free_rank, 0, n - 1)]
+        times = jnp.where(take[:, None], arrivals[who], self.times)
+        source = jnp.where(take, who, self.source)
+        overflow = n_senders > free_rank[-1] + 1
         return SpikeBuffer(times, source), overflow

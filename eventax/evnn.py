@@ -61,7 +61,7 @@ class EvNN(eqx.Module):
     solver: dfx.AbstractSolver = eqx.field(static=True)
     stepsize_controller: dfx.AbstractStepSizeController = eqx.field(static=True)
     root_finder: Any = eqx.field(static=True)
-    adjoint: dfx.AbstractAdjoint = eqx.field(static=True)
+    adjoint: dfx.AbstractAdjoint | None = eqx.field(static=True)
     dtype: Any = eqx.field(static=True)
 
     def __init__(
@@ -160,11 +160,7 @@ class EvNN(eqx.Module):
             dfx.ConstantStepSize() if stepsize_controller is None else stepsize_controller
         )
         self.root_finder = _root_finder(root_finder, dtype, max(abs(t0), abs(max_solver_time)))
-        self.adjoint = (
-            dfx.RecursiveCheckpointAdjoint(checkpoints=segment_max_steps)
-            if adjoint is None
-            else adjoint
-        )
+        self.adjoint = adjoint
 
     # ------------------------------------------------------------------ forward functions
 
@@ -260,6 +256,14 @@ class FFEvNN(EvNN):
         wmask[n:, : layers[0]] = True
         outputs = np.zeros(n, bool)
         outputs[-layers[-1] :] = True
+        if _is_multi(neuron_model) and "neuron_type_ids" not in kwargs:
+            n_models = len(kwargs.get("neuron_models", ()))
+            if n_models != len(layers):
+                raise ValueError(
+                    f"MultiNeuronModel in FFEvNN: give one of `neuron_models` per layer "
+                    f"({len(layers)}), or `neuron_type_ids`; got {n_models} models."
+                )
+            kwargs["neuron_type_ids"] = np.repeat(np.arange(len(layers)), layers)
         super().__init__(
             neuron_model, n, max_solver_time, in_size, key=key, wmask=wmask,
             output_neurons=outputs, max_event_steps=max_event_steps,
@@ -268,6 +272,14 @@ class FFEvNN(EvNN):
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _is_multi(model) -> bool:
+    from .neuron_models.multi import MultiNeuronModel
+
+    return isinstance(model, MultiNeuronModel) or (
+        inspect.isclass(model) and issubclass(model, MultiNeuronModel)
+    )
 
 
 def _check_int(name, value, minimum):

@@ -3,5 +3,6 @@
 from .base import Constant, NeuronModel
 from .li import LI
 from .lif import LIF
+from .multi import MultiNeuronModel
 
-__all__ = ["Constant", "LI", "LIF", "NeuronModel"]
+__all__ = ["Constant", "LI", "LIF", "MultiNeuronModel", "NeuronModel"]

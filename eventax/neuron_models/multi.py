@@ -1,0 +1,110 @@
+"""Heterogeneous populations: several neuron models in one network."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from .base import NeuronModel
+
+
+class MultiNeuronModel(NeuronModel):
+    """Neuron `j` behaves as `neuron_models[neuron_type_ids[j]]`.
+
+    Each sub-model is built for its own neurons with the columns of `wmask` that
+    belong to them; its presynaptic rows stay global (all neurons, then inputs),
+    so a sub-model sees the same `from_idx` as the network. The state is a tuple
+    of the sub-models' states; `observe` pads channels with zeros to the widest
+    sub-model. Learnable arrays are those of the sub-models
+    (`model.submodels[s].weights`, ...).
+    """
+
+    submodels: tuple[NeuronModel, ...]
+    members: tuple[tuple[int, ...], ...] = eqx.field(static=True)
+    n_neurons: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        n_neurons: int,
+        in_size: int,
+        wmask,
+        *,
+        neuron_models: Sequence[type[NeuronModel]],
+        neuron_type_ids,
+        neuron_model_kwargs: Sequence[Mapping[str, Any]] | None = None,
+        dtype=jnp.float32,
+    ):
+        self.dtype = dtype
+        kwargs = list(neuron_model_kwargs or [{} for _ in neuron_models])
+        if len(kwargs) != len(neuron_models):
+            raise ValueError(
+                f"`neuron_model_kwargs` has {len(kwargs)} entries for {len(neuron_models)} models."
+            )
+        ids = np.asarray(neuron_type_ids)
+        if ids.shape != (n_neurons,) or ids.min() < 0 or ids.max() >= len(neuron_models):
+            raise ValueError(
+                f"`neuron_type_ids` must have shape ({n_neurons},) with values in "
+                f"[0, {len(neuron_models)}); got shape {ids.shape}."
+            )
+        wmask = np.asarray(wmask)
+        members, subs = [], []
+        for s, (cls, kw) in enumerate(zip(neuron_models, kwargs)):
+            idx = np.flatnonzero(ids == s)
+            if idx.size == 0:
+                raise ValueError(f"`neuron_type_ids` assigns no neuron to neuron_models[{s}].")
+            members.append(tuple(int(i) for i in idx))
+            subs.append(
+                cls(
+                    key=jax.random.fold_in(key, s), n_neurons=len(idx),
+                    in_size=wmask.shape[0] - len(idx), wmask=wmask[:, idx], dtype=dtype, **kw,
+                )
+            )
+        self.submodels, self.members, self.n_neurons = tuple(subs), tuple(members), n_neurons
+
+    def _scatter(self, parts, fill=0.0):
+        out = None
+        for idx, part in zip(self.members, parts):
+            if out is None:
+                out = jnp.full((self.n_neurons,) + part.shape[1:], fill, part.dtype)
+            out = out.at[np.asarray(idx, int)].set(part)
+        return out
+
+    def init_state(self, n_neurons: int) -> tuple:
+        return tuple(m.init_state(len(idx)) for m, idx in zip(self.submodels, self.members))
+
+    def dynamics(self, t, y: tuple, args: Any) -> tuple:
+        return tuple(m.dynamics(t, ys, args) for m, ys in zip(self.submodels, y))
+
+    def spike_condition(self, t, y: tuple) -> Float[Array, " neurons"]:
+        return self._scatter([m.spike_condition(t, ys) for m, ys in zip(self.submodels, y)])
+
+    def input_spike(
+        self, y: tuple, from_idx: Int[Array, ""], to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> tuple:
+        out = []
+        for s, (m, ys, idx) in enumerate(zip(self.submodels, y, self.members)):
+            local = np.full(self.n_neurons, len(idx), int)
+            local[np.asarray(idx, int)] = np.arange(len(idx))
+            local_to = jnp.asarray(local)[to_idx]
+            mine = valid_mask & (local_to < len(idx))
+            out.append(m.input_spike(ys, from_idx, jnp.minimum(local_to, len(idx) - 1), mine))
+        return tuple(out)
+
+    def reset_spiked(self, y: tuple, spike_mask: Bool[Array, " neurons"]) -> tuple:
+        return tuple(
+            m.reset_spiked(ys, spike_mask[np.asarray(idx, int)])
+            for m, ys, idx in zip(self.submodels, y, self.members)
+        )
+
+    def observe(self, y: tuple) -> Float[Array, "neurons channels"]:
+        obs = [m.observe(ys) for m, ys in zip(self.submodels, y)]
+        width = max(o.shape[1] for o in obs)
+        return self._scatter([jnp.pad(o, ((0, 0), (0, width - o.shape[1]))) for o in obs])
