@@ -1,0 +1,578 @@
+"""Benchmark "yy-5-50-3" (see BENCHMARKS.md): our eventax against the published eventax 0.1.0.
+
+Workload: the first `--batch` Yin-Yang training samples (seed 42) as 5 input spikes each
+(`[x, y, 1-x, 1-y, 0] * 30`), a feed-forward 5 -> H -> 3 LIF network (`thresh=1, tsyn=5,
+tmem=20, vreset=0`, no bias current, no delays), float32, Euler with constant step `--dt`,
+a Newton root finder, `max_solver_time = 30`. Both simulators get the same saved weights
+(`results/weights/yy-5-H-3_seed0.npz`, written once from a fixed seed) and the same inputs.
+
+Figures per implementation:
+- forward: `jit(vmap(ttfs))` on the batch, samples/s;
+- fwd+bwd: `jit(value_and_grad(loss))`, loss = softmax cross-entropy over `-t_first`
+  (no spike -> 30), gradients w.r.t. the network (compared on the weights);
+- compile time (first call minus the median steady call), peak RSS of the process;
+- spike statistics of the workload.
+
+Every measurement runs in its own worker process (so peak RSS is attributable); the
+baseline's workers run under `--baseline-python`, executing this same file with
+`--impl baseline`. Before any timing, both implementations' first-spike times, losses and
+gradients are compared; timing is skipped if they disagree (unless `--allow-mismatch`).
+
+    python experiments/benchmark.py [--dt 0.01] [--batch 256] [--repeats 3] [--hidden 50]
+        [--only ours|baseline] [--baseline-python /work/eventax-ref/bin/python]
+        [--baseline-adjoint recursive|eventprop]
+
+Appends one JSON line per run to `results/benchmark.jsonl`; writes `results/benchmark.md`
+(latest run of every configuration) and prints the table of this run.
+
+Only the standard library and NumPy are imported at module level: the baseline's worker
+must never import this project's `eventax`, and each implementation is imported inside the
+functions that use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "results"
+DEFAULT_BASELINE_PYTHON = "/work/eventax-ref/bin/python"
+
+T_MAX = 30.0
+IN_SIZE = 5
+N_OUT = 3
+LIF_PARAMS = {"thresh": 1.0, "tsyn": 5.0, "tmem": 20.0, "vreset": 0.0}
+ROOT_TOL = 1e-5  # Newton rtol = atol, the same for both implementations
+WEIGHT_SEED = 0
+# Weights uniform on mean ± width/2, scaled by 1/sqrt(fan_in): most hidden neurons fire and
+# all three outputs fire for almost every sample.
+HIDDEN_INIT = (4.0, 6.0)
+OUTPUT_INIT = (3.0, 8.0)
+
+# Agreement needed before any speed is reported (f32).
+TIME_ATOL = 1e-3
+REL_TOL = 1e-2
+
+RESULT_MARKER = "BENCHMARK_RESULT "
+
+
+# ============================================================================ weights and inputs
+
+
+def make_weights(hidden: int, seed: int = WEIGHT_SEED) -> np.ndarray:
+    """Weights `(n + 5, n)`, `n = hidden + 3`; rows: neurons, then inputs (both layouts)."""
+    rng = np.random.default_rng(seed)
+    n = hidden + N_OUT
+    w = np.zeros((n + IN_SIZE, n), np.float32)
+    w[n:, :hidden] = _uniform(rng, HIDDEN_INIT, (IN_SIZE, hidden)) / math.sqrt(IN_SIZE)
+    w[:hidden, hidden:] = _uniform(rng, OUTPUT_INIT, (hidden, N_OUT)) / math.sqrt(hidden)
+    return w
+
+
+def _uniform(rng, mean_width, shape):
+    mean, width = mean_width
+    return rng.uniform(mean - width / 2, mean + width / 2, shape)
+
+
+def weights_path(hidden: int) -> Path:
+    return RESULTS / "weights" / f"yy-5-{hidden}-3_seed{WEIGHT_SEED}.npz"
+
+
+def load_or_write_weights(hidden: int) -> tuple[np.ndarray, Path]:
+    """The saved weights for this network size; written once, then always read back."""
+    path = weights_path(hidden)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, weights=make_weights(hidden), seed=WEIGHT_SEED)
+        print(f"wrote {path}")
+    weights = np.load(path)["weights"]
+    expected = (hidden + N_OUT + IN_SIZE, hidden + N_OUT)
+    if weights.shape != expected:
+        raise ValueError(f"{path} holds weights of shape {weights.shape}; expected {expected}.")
+    return weights, path
+
+
+def make_inputs(batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """First `batch` training samples (seed 42) as `(batch, 5, 1)` float32 spike times."""
+    from eventax.data import yin_yang, yin_yang_spikes
+
+    features, labels = yin_yang(size=max(5000, batch), seed=42)
+    spikes = yin_yang_spikes(features[:batch], t_max=T_MAX).astype(np.float32)
+    return spikes, labels[:batch].astype(np.int32)
+
+
+# ============================================================================ networks
+
+
+def build_network(impl: str, weights: np.ndarray, cfg: dict):
+    """The 5 -> H -> 3 LIF network of either implementation, with the given weights."""
+    if impl == "ours":
+        return _build_ours(weights, cfg)
+    if impl == "baseline":
+        return _build_baseline(weights, cfg)
+    raise ValueError(f"unknown implementation {impl!r}")
+
+
+def _build_ours(weights, cfg):
+    import diffrax as dfx
+    import jax.numpy as jnp
+    import optimistix as optx
+
+    import eventax as ev
+
+    return ev.FFEvNN(
+        [_hidden(weights), N_OUT], IN_SIZE, ev.LIF, T_MAX,
+        solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
+        solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(),
+        root_finder=optx.Newton(rtol=ROOT_TOL, atol=ROOT_TOL), dtype=jnp.float32,
+        init_weights=weights, init_bias=0.0, **LIF_PARAMS,
+    )
+
+
+def _build_baseline(weights, cfg):
+    import diffrax as dfx
+    import jax
+    import jax.numpy as jnp
+    import optimistix as optx
+    from eventax.evnn import FFEvNN
+    from eventax.neuron_models import LIF
+
+    return FFEvNN(
+        [_hidden(weights), N_OUT], IN_SIZE, LIF, T_MAX, key=jax.random.PRNGKey(0),
+        solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
+        solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(),
+        root_finder=optx.Newton(rtol=ROOT_TOL, atol=ROOT_TOL), dtype=jnp.float32,
+        adjoint=_baseline_adjoint(cfg["baseline_adjoint"]),
+        init_weights=jnp.asarray(weights), init_bias=0.0, **LIF_PARAMS,
+    )
+
+
+def _baseline_adjoint(name: str):
+    import diffrax as dfx
+
+    if name == "recursive":
+        return dfx.RecursiveCheckpointAdjoint()  # the baseline's default
+    if name == "eventprop":
+        from eventax.adjoint import EventPropAdjoint
+
+        return EventPropAdjoint()
+    raise ValueError(f"unknown baseline adjoint {name!r}")
+
+
+def _hidden(weights) -> int:
+    return weights.shape[1] - N_OUT
+
+
+# ============================================================================ jitted workloads
+
+
+def forward_fn():
+    """`jit(vmap(ttfs))` as a function of `(net, inputs)`."""
+    import equinox as eqx
+    import jax
+
+    return eqx.filter_jit(lambda net, x: jax.vmap(net.ttfs)(x))
+
+
+def loss(net, x, labels):
+    """Softmax cross-entropy over `-t_first` (no spike -> `T_MAX`), mean over the batch."""
+    import jax
+    import jax.numpy as jnp
+
+    t = jax.vmap(net.ttfs)(x)
+    t = jnp.where(jnp.isfinite(t), t, T_MAX)
+    logp = jax.nn.log_softmax(-t, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=1))
+
+
+def fwdbwd_fn():
+    """`jit(value_and_grad(loss))` as a function of `(net, inputs, labels)`."""
+    import equinox as eqx
+
+    return eqx.filter_jit(eqx.filter_value_and_grad(loss))
+
+
+def spike_counts(impl: str, net, x, hidden: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample: all spikes and output spikes in `[0, T_MAX]`."""
+    import equinox as eqx
+    import jax
+
+    if impl == "ours":
+        rec = eqx.filter_jit(lambda n, s: jax.vmap(n.record)(s))(net, x)
+        neurons = np.asarray(rec.neurons)
+        valid = neurons >= 0
+    else:
+        times, ids, _ = eqx.filter_jit(lambda n, s: jax.vmap(n.record)(s))(net, x)
+        valid = np.isfinite(np.asarray(times))
+        neurons = np.asarray(ids).astype(np.int64)
+    return valid.sum(axis=1), (valid & (neurons >= hidden)).sum(axis=1)
+
+
+# ============================================================================ workers
+
+
+def run_worker(args) -> None:
+    """One measurement in this process; writes its result as JSON to `args.out`."""
+    data = np.load(args.workload_file)
+    cfg = {
+        "dt": args.dt,
+        "max_event_steps": args.max_event_steps,
+        "baseline_adjoint": args.baseline_adjoint,
+    }
+    net = build_network(args.impl, data["weights"], cfg)
+    import jax.numpy as jnp
+
+    x, labels = jnp.asarray(data["inputs"]), jnp.asarray(data["labels"])
+    worker = {"check": _check_worker, "forward": _forward_worker, "fwdbwd": _fwdbwd_worker}
+    result = worker[args.worker](args, net, x, labels, data)
+    result.update(_process_info())
+    Path(args.out).write_text(json.dumps(result))
+
+
+def _check_worker(args, net, x, labels, data):
+    """Outputs for the agreement check, plus spike statistics of the workload."""
+    ttfs = np.asarray(forward_fn()(net, x))
+    value, grads = fwdbwd_fn()(net, x, labels)
+    grad_w = np.asarray(grads.neuron_model.weights)
+    np.savez(Path(args.out).with_suffix(".npz"), ttfs=ttfs, loss=float(value), grad_w=grad_w)
+    total, outputs = spike_counts(args.impl, net, x, _hidden(data["weights"]))
+    finite = np.isfinite(ttfs)
+    return {
+        "loss": float(value),
+        "grad_w_norm": float(np.linalg.norm(grad_w)),
+        "grad_w_finite": bool(np.all(np.isfinite(grad_w))),
+        "outputs_spiking_per_sample": float(finite.sum(axis=1).mean()),
+        "frac_all_outputs_spiking": float(finite.all(axis=1).mean()),
+        "spikes_per_sample": float(total.mean()),
+        "max_spikes_per_sample": int(total.max()),
+        "output_spikes_per_sample": float(outputs.mean()),
+    }
+
+
+def _forward_worker(args, net, x, labels, data):
+    return time_calls(forward_fn(), (net, x), args.repeats, x.shape[0])
+
+
+def _fwdbwd_worker(args, net, x, labels, data):
+    return time_calls(fwdbwd_fn(), (net, x, labels), args.repeats, x.shape[0])
+
+
+def time_calls(fn, fn_args, repeats: int, batch: int) -> dict:
+    """First (compiling, warm-up) call, then `repeats` timed calls; medians."""
+    import jax
+
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*fn_args))
+    first = time.perf_counter() - start
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*fn_args))
+        times.append(time.perf_counter() - start)
+    steady = statistics.median(times)
+    return {
+        "samples_per_s": batch / steady,
+        "steady_s": steady,
+        "times_s": times,
+        "first_call_s": first,
+        "compile_s": first - steady,
+    }
+
+
+def _process_info() -> dict:
+    from importlib.metadata import version
+
+    import eventax
+    import jax
+
+    return {
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "eventax_version": version("eventax"),
+        "eventax_path": str(Path(eventax.__file__).parent),
+        "jax_version": jax.__version__,
+        "backend": jax.default_backend(),
+    }
+
+
+# ============================================================================ orchestration
+
+
+def spawn(python: str, mode: str, impl: str, args, workload_file: Path, tmp: Path, max_events: int):
+    """Run one worker process and return its JSON result (raise with its output on failure)."""
+    out = tmp / f"{impl}_{mode}.json"
+    cmd = [
+        python, str(Path(__file__).resolve()), "--worker", mode, "--impl", impl,
+        "--workload-file", str(workload_file), "--out", str(out), "--dt", str(args.dt),
+        "--repeats", str(args.repeats), "--max-event-steps", str(max_events),
+        "--baseline-adjoint", args.baseline_adjoint,
+    ]
+    print(f"[{impl}] {mode} ...", flush=True)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tempfile.gettempdir())
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-4000:]
+        raise RuntimeError(f"{impl} {mode} worker failed (rc={proc.returncode}):\n{tail}")
+    result = json.loads(out.read_text())
+    print(f"[{impl}] {mode} done in {time.perf_counter() - start:.1f} s", flush=True)
+    return result
+
+
+def auto_max_event_steps(python, args, workload_file, tmp) -> tuple[int, dict]:
+    """Enough event steps for every sample: 1.25 x (most spikes + inputs + 2), to a 10.
+
+    The probe is our check run under a generous bound (the bound does not change any
+    result as long as it suffices), so it doubles as our side of the agreement check.
+    """
+    generous = max(1000, 10 * (args.hidden + N_OUT))
+    probe = spawn(python, "check", "ours", args, workload_file, tmp, generous)
+    needed = probe["max_spikes_per_sample"] + IN_SIZE + 2
+    return int(math.ceil(1.25 * needed / 10) * 10), probe
+
+
+def compare(tmp: Path) -> dict:
+    """Agreement of first-spike times, losses and weight gradients (ours vs baseline)."""
+    a = np.load(tmp / "ours_check.npz")
+    b = np.load(tmp / "baseline_check.npz")
+    fa, fb = np.isfinite(a["ttfs"]), np.isfinite(b["ttfs"])
+    both = fa & fb
+    dt_max = float(np.max(np.abs(a["ttfs"][both] - b["ttfs"][both]), initial=0.0))
+    na, nb = np.linalg.norm(a["grad_w"]), np.linalg.norm(b["grad_w"])
+    out = {
+        "max_abs_dt_first_spike": dt_max,
+        "inf_mismatches": int(np.sum(fa != fb)),
+        "finite_entries": int(both.sum()),
+        "loss_ours": float(a["loss"]),
+        "loss_baseline": float(b["loss"]),
+        "loss_rel_diff": _rel(float(a["loss"]), float(b["loss"])),
+        "grad_norm_ours": float(na),
+        "grad_norm_baseline": float(nb),
+        "grad_norm_rel_diff": _rel(float(na), float(nb)),
+        "grad_rel_l2_diff": float(np.linalg.norm(a["grad_w"] - b["grad_w"]) / max(nb, 1e-30)),
+    }
+    out["agree"] = bool(
+        dt_max <= TIME_ATOL
+        and out["inf_mismatches"] == 0
+        and out["loss_rel_diff"] <= REL_TOL
+        and out["grad_norm_rel_diff"] <= REL_TOL
+        and np.all(np.isfinite(a["grad_w"]))
+        and np.all(np.isfinite(b["grad_w"]))
+    )
+    return out
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(b), 1e-30)
+
+
+def print_check(check: dict) -> None:
+    print(
+        f"agreement: max |t_ours - t_baseline| = {check['max_abs_dt_first_spike']:.3g} "
+        f"over {check['finite_entries']} finite entries, inf mismatches = {check['inf_mismatches']}; "
+        f"loss {check['loss_ours']:.6g} vs {check['loss_baseline']:.6g} "
+        f"(rel {check['loss_rel_diff']:.2g}); |grad W| {check['grad_norm_ours']:.6g} vs "
+        f"{check['grad_norm_baseline']:.6g} (rel {check['grad_norm_rel_diff']:.2g}, "
+        f"rel L2 of the difference {check['grad_rel_l2_diff']:.2g}) -> "
+        f"{'AGREE' if check['agree'] else 'DISAGREE'}",
+        flush=True,
+    )
+
+
+def run_benchmark(args) -> dict:
+    """Checks, then timings; returns the JSON record of this configuration."""
+    weights, wpath = load_or_write_weights(args.hidden)
+    inputs, labels = make_inputs(args.batch)
+    impls = ["ours", "baseline"] if args.only is None else [args.only]
+    pythons = {"ours": sys.executable, "baseline": args.baseline_python}
+    record = _config(args, wpath)
+    with tempfile.TemporaryDirectory(prefix="eventax-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        workload = tmp / "workload.npz"
+        np.savez(workload, weights=weights, inputs=inputs, labels=labels)
+        max_events, probe = _max_events(args, workload, tmp)
+        record["max_event_steps"] = max_events
+        stats = {"ours": probe} if probe else {}
+        if not args.skip_check:
+            for impl in ("ours", "baseline"):
+                if impl not in stats:  # the probe already was our check run
+                    stats[impl] = spawn(pythons[impl], "check", impl, args, workload, tmp, max_events)
+            record["check"] = compare(tmp)
+            print_check(record["check"])
+            if not record["check"]["agree"] and not args.allow_mismatch:
+                print("implementations disagree: no speed reported (--allow-mismatch to time anyway)")
+                return record
+        for impl in impls:
+            record[impl] = {"stats": stats.get(impl)}
+            for mode in ("forward", "fwdbwd"):
+                record[impl][mode] = spawn(pythons[impl], mode, impl, args, workload, tmp, max_events)
+    return record
+
+
+def _max_events(args, workload, tmp):
+    if args.max_event_steps is not None:
+        return args.max_event_steps, None
+    return auto_max_event_steps(sys.executable, args, workload, tmp)
+
+
+def _config(args, wpath: Path) -> dict:
+    return {
+        "workload": f"yy-5-{args.hidden}-3",
+        "model": "LIF",
+        "dt": args.dt,
+        "batch": args.batch,
+        "hidden": args.hidden,
+        "repeats": args.repeats,
+        "dtype": "float32",
+        "solver": "Euler, constant step",
+        "root_finder": f"optx.Newton(rtol={ROOT_TOL}, atol={ROOT_TOL})",
+        "baseline_adjoint": args.baseline_adjoint,
+        "only": args.only,
+        "weights_file": str(wpath.relative_to(REPO)),
+        "weights_sha256": hashlib.sha256(wpath.read_bytes()).hexdigest()[:16],
+        "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "command": "python experiments/benchmark.py " + " ".join(sys.argv[1:]),
+    }
+
+
+# ============================================================================ reporting
+
+# (label, getter on one implementation's record, format)
+FIGURES = [
+    ("forward throughput (samples/s)", ("forward", "samples_per_s"), "{:.1f}"),
+    ("fwd+bwd throughput (samples/s)", ("fwdbwd", "samples_per_s"), "{:.1f}"),
+    ("forward compile time (s)", ("forward", "compile_s"), "{:.1f}"),
+    ("fwd+bwd compile time (s)", ("fwdbwd", "compile_s"), "{:.1f}"),
+    ("forward steady call (s)", ("forward", "steady_s"), "{:.3f}"),
+    ("fwd+bwd steady call (s)", ("fwdbwd", "steady_s"), "{:.3f}"),
+    ("forward peak RSS (MB)", ("forward", "peak_rss_mb"), "{:.0f}"),
+    ("fwd+bwd peak RSS (MB)", ("fwdbwd", "peak_rss_mb"), "{:.0f}"),
+    ("loss", ("stats", "loss"), "{:.5f}"),
+    ("weight-gradient norm", ("stats", "grad_w_norm"), "{:.5f}"),
+    ("outputs spiking per sample (of 3)", ("stats", "outputs_spiking_per_sample"), "{:.3f}"),
+    ("fraction with all outputs spiking", ("stats", "frac_all_outputs_spiking"), "{:.3f}"),
+    ("spikes per sample (all neurons, t<=30)", ("stats", "spikes_per_sample"), "{:.2f}"),
+    ("output spikes per sample (t<=30)", ("stats", "output_spikes_per_sample"), "{:.2f}"),
+]
+
+
+def _figure(impl_record, path):
+    value = impl_record
+    for key in path:
+        if not isinstance(value, dict) or value.get(key) is None:
+            return None
+        value = value[key]
+    return value
+
+
+def markdown(record: dict) -> str:
+    """Readable table of one configuration: ours, baseline, ours / baseline."""
+    lines = [
+        f"### {record['workload']} LIF, dt={record['dt']}, batch={record['batch']}, "
+        f"baseline adjoint={record['baseline_adjoint']} ({record['timestamp']})",
+        "",
+        f"`{record['command']}`; {record['repeats']} timed runs (median) after a warm-up call; "
+        f"{record['root_finder']}; max_event_steps={record.get('max_event_steps')}; "
+        f"weights {record['weights_file']} (sha256 {record['weights_sha256']}); "
+        f"{record['cpu_count']} CPUs.",
+        "",
+    ]
+    check = record.get("check")
+    if check:
+        lines += [
+            f"Agreement: max |Δt_first| = {check['max_abs_dt_first_spike']:.2g} over "
+            f"{check['finite_entries']} finite entries, {check['inf_mismatches']} inf mismatches, "
+            f"loss rel diff {check['loss_rel_diff']:.2g}, |∇W| rel diff "
+            f"{check['grad_norm_rel_diff']:.2g} (rel L2 of ∇W difference {check['grad_rel_l2_diff']:.2g})"
+            f" → **{'agree' if check['agree'] else 'DISAGREE'}**.",
+            "",
+        ]
+    else:
+        lines += ["Agreement: not checked (--skip-check).", ""]
+    lines += ["| figure | ours | baseline | ours / baseline |", "|---|---:|---:|---:|"]
+    for label, path, fmt in FIGURES:
+        a = _figure(record.get("ours"), path)
+        b = _figure(record.get("baseline"), path)
+        ratio = a / b if a is not None and b not in (None, 0) else None
+        cells = [fmt.format(v) if v is not None else "—" for v in (a, b)]
+        lines.append(f"| {label} | {cells[0]} | {cells[1]} | "
+                     f"{'—' if ratio is None else f'{ratio:.2f}'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(record: dict) -> None:
+    """Append the JSON line; rewrite the Markdown file from the latest run per configuration."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    jsonl = RESULTS / "benchmark.jsonl"
+    with jsonl.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    latest = {}
+    for line in jsonl.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            latest[_config_key(rec)] = rec
+    body = "\n".join(markdown(rec) for rec in latest.values())
+    (RESULTS / "benchmark.md").write_text(
+        "# Benchmark results (generated by experiments/benchmark.py)\n\n" + body
+    )
+
+
+def _config_key(rec: dict) -> tuple:
+    keys = ("workload", "dt", "batch", "hidden", "baseline_adjoint", "only")
+    return tuple(rec.get(k) for k in keys)
+
+
+# ============================================================================ command line
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--dt", type=float, default=0.01, help="Euler step (also 0.001, 0.05)")
+    p.add_argument("--batch", type=int, default=256, help="number of samples (batch size)")
+    p.add_argument("--hidden", type=int, default=50, help="hidden layer size")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
+    p.add_argument("--only", choices=["ours", "baseline"], help="time only this implementation")
+    p.add_argument("--baseline-python", default=DEFAULT_BASELINE_PYTHON)
+    p.add_argument("--baseline-adjoint", choices=["recursive", "eventprop"], default="recursive")
+    p.add_argument("--max-event-steps", type=int, default=None,
+                   help="event-loop bound for both (default: 1.25 x the most needed)")
+    p.add_argument("--skip-check", action="store_true", help="time without the agreement check")
+    p.add_argument("--allow-mismatch", action="store_true", help="time even if the check fails")
+    # internal: one measurement in a worker process
+    p.add_argument("--worker", choices=["check", "forward", "fwdbwd"], help=argparse.SUPPRESS)
+    p.add_argument("--impl", choices=["ours", "baseline"], help=argparse.SUPPRESS)
+    p.add_argument("--workload-file", help=argparse.SUPPRESS)
+    p.add_argument("--out", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be at least 1 (BENCHMARKS.md asks for 3 or more)")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.worker:
+        run_worker(args)
+        return
+    record = run_benchmark(args)
+    write_results(record)
+    print()
+    print(markdown(record))
+    print(f"appended to {RESULTS / 'benchmark.jsonl'}; table in {RESULTS / 'benchmark.md'}")
+
+
+if __name__ == "__main__":
+    main()
