@@ -329,18 +329,20 @@ def _init_delays(name, init, lim, shape, key, dtype):
 
 
 def _root_finder(root_finder, dtype, t_scale):
-    """Default Newton root finder; clamp tolerances the dtype cannot resolve.
+    """Default Newton root finder; raise tolerances the dtype cannot resolve.
 
-    A time tolerance below a few ulps of the largest simulated time can never be
-    met, which would turn every spike into a root-finding failure. Such
-    tolerances are raised to that floor with a warning.
+    Spike times near `t_scale` are only resolvable to a few ulp of `t_scale`; a
+    Newton tolerance `atol + rtol*t` below that can never be met and would turn
+    every spike into a root-finding failure. Such tolerances are raised to the
+    floor `4 * eps * max(1, t_scale)` with a warning.
     """
-    floor = 16 * float(jnp.finfo(dtype).eps) * max(1.0, t_scale)
+    eps = float(jnp.finfo(dtype).eps)
+    floor = 4 * eps * max(1.0, t_scale)
     if root_finder is None:
-        return optx.Newton(rtol=floor, atol=floor)
+        return optx.Newton(rtol=4 * eps, atol=floor)
     if hasattr(root_finder, "atol") and hasattr(root_finder, "rtol"):
         atol, rtol = float(root_finder.atol), float(root_finder.rtol)
-        if atol < floor and rtol * max(1.0, t_scale) < floor:
+        if atol + rtol * t_scale < floor:
             warnings.warn(
                 f"Root-finder tolerances (rtol={rtol}, atol={atol}) are below what {dtype} "
                 f"resolves at t={t_scale}; atol raised to {floor:.2e}.",

@@ -139,8 +139,14 @@ def _build_ours(weights, cfg):
         solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
         solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(),
         root_finder=optx.Newton(rtol=ROOT_TOL, atol=ROOT_TOL), dtype=jnp.float32,
-        init_weights=weights, init_bias=0.0, **LIF_PARAMS,
+        init_weights=weights, init_bias=0.0, **_segment_kwargs(cfg), **LIF_PARAMS,
     )
+
+
+def _segment_kwargs(cfg) -> dict:
+    """Our solver-steps-per-segment bound (`None`: our default)."""
+    steps = cfg.get("segment_max_steps")
+    return {} if steps is None else {"segment_max_steps": steps}
 
 
 def _build_baseline(weights, cfg):
