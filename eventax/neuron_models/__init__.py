@@ -2,7 +2,8 @@
 
 from .base import Constant, NeuronModel
 from .li import LI
+from .learnable import PLIF, with_trainable
 from .lif import LIF
 from .multi import MultiNeuronModel
 
-__all__ = ["Constant", "LI", "LIF", "MultiNeuronModel", "NeuronModel"]
+__all__ = ["Constant", "LI", "LIF", "MultiNeuronModel", "NeuronModel", "PLIF", "with_trainable"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import jax.numpy as jnp
 from jax import random
@@ -10,9 +10,6 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
 from .base import Constant, NeuronModel
-
-_TIME_CONSTANTS = ("tsyn", "tmem")
-
 
 class LIF(NeuronModel):
     r"""Current-based leaky integrate-and-fire neuron.
@@ -36,6 +33,8 @@ class LIF(NeuronModel):
     | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
     | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
     """
+
+    time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
@@ -65,7 +64,7 @@ class LIF(NeuronModel):
         dtype=jnp.float32,
     ):
         self.dtype = dtype
-        train = trainable_set(trainable, ("thresh", "vreset") + _TIME_CONSTANTS)
+        train = trainable_set(trainable, ("thresh", "vreset") + self.time_constants)
         n = n_neurons
         self.thresh = parameter("thresh", thresh, n, dtype, trainable="thresh" in train)
         self.vreset = parameter("vreset", vreset, n, dtype, trainable="vreset" in train)
