@@ -117,6 +117,15 @@ def _locate(net: EvNN, terms, s: _Step):
     return t_root, interp(t_root, args), sol.result != optx.RESULTS.successful
 
 
+def _event_fn(model):
+    # Diffrax pads non-triggered events with a Python 0.0 (float64 under x64):
+    # return the default float type so both branches agree.
+    def fn(t, y, args, **kwargs):
+        return _crossing(model, t, y).astype(jnp.result_type(float))
+
+    return fn
+
+
 def _diffrax_segment(net: EvNN, y, t0, t1):
     """`diffeqsolve` + `Event`; a zero-length segment is solved over a dummy
     positive interval and discarded (Diffrax's root find, when it runs for other
@@ -134,7 +143,7 @@ def _diffrax_segment(net: EvNN, y, t0, t1):
         y,
         saveat=dfx.SaveAt(t1=True),
         stepsize_controller=net.stepsize_controller,
-        event=dfx.Event(lambda t, y, args, **kw: _crossing(model, t, y), net.root_finder, direction=True),
+        event=dfx.Event(_event_fn(model), net.root_finder, direction=True),
         max_steps=net.segment_max_steps,
         throw=False,
         adjoint=adjoint,

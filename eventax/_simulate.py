@@ -136,11 +136,16 @@ def _delayed(net: EvNN, t, sources) -> Float[Array, "rows width"]:
     """`t + axonal delay (+ synaptic delay to each target, inf where unconnected)`."""
     t = t[:, None]
     if net.axonal_delays is not None:
-        t = t + jnp.maximum(net.axonal_delays[sources], 0.0)[:, None]
+        t = t + _nonnegative(net.axonal_delays[sources])[:, None]
     if net.delays is not None:
         connected = jnp.asarray(net.wmask.value)[sources]
-        t = jnp.where(connected, t + jnp.maximum(net.delays[sources], 0.0), jnp.inf)
+        t = jnp.where(connected, t + _nonnegative(net.delays[sources]), jnp.inf)
     return t
+
+
+def _nonnegative(d):
+    """Delays below 0 act as 0; the gradient at exactly 0 is the right derivative (1)."""
+    return jnp.where(d >= 0, d, 0.0)
 
 
 def _init_trace(net: EvNN, in_spike_times, rec: Recorders) -> Trace:

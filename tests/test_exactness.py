@@ -1,8 +1,16 @@
 """Physics and gradients of `EvNN` against independent truths, in float64.
 
-Every network here uses an adaptive Tsit5 solver (`rtol = atol = 1e-12`) and a
-Newton spike-time root finder (`rtol = atol = 1e-13`). With these settings the
-simulator is a near-exact integrator, so it is compared with
+Every network here uses Tsit5 and a Newton spike-time root finder
+(`rtol = atol = 1e-13`), on both of eventax's segment integrators:
+
+- "adaptive": `PIDController(rtol=1e-12, atol=1e-12)`, which goes through
+  `diffrax.diffeqsolve` with a `diffrax.Event`;
+- "fixed": a constant step of 0.01, which goes through eventax's lean
+  fixed-step loop and a root find on Tsit5's dense interpolant (local error
+  ~h^5: the spike times are exact to ~1e-14 here).
+
+With these settings the simulator is a near-exact integrator, so it is compared
+with
 
 a. the closed-form spike train of a bias-driven LIF neuron,
 b. the closed-form response of a LIF neuron to one input spike (tmem = 2 tsyn),
@@ -16,6 +24,12 @@ from __future__ import annotations
 
 import jax
 
+# x64 is process-global. It is on while this module is imported (so the
+# module-level constants below are float64) and, via the autouse fixture, while
+# each of its tests runs; it is restored at the end of the import so that it
+# does not leak into other test modules (float32 nets on the diffrax.Event path
+# do not run with x64 on; see test_semantics.py).
+_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
 jax.config.update("jax_enable_x64", True)
 
 import diffrax  # noqa: E402
@@ -39,9 +53,16 @@ def _float64_mode():
     jax.config.update("jax_enable_x64", previous)
 
 
-def exact_net(n_neurons, in_size, max_solver_time, **kwargs):
-    """An `EvNN` of LIF neurons with the near-exact float64 solver settings."""
-    return ex.EvNN(
+PATHS = ["adaptive", "fixed"]
+
+
+def exact_net(path, n_neurons, in_size, max_solver_time, **kwargs):
+    """An `EvNN` of LIF neurons with near-exact float64 solver settings."""
+    if path == "adaptive":
+        controller = diffrax.PIDController(rtol=1e-12, atol=1e-12)
+    else:
+        controller = diffrax.ConstantStepSize()
+    net = ex.EvNN(
         ex.LIF,
         n_neurons,
         max_solver_time,
@@ -50,11 +71,13 @@ def exact_net(n_neurons, in_size, max_solver_time, **kwargs):
         thresh=THRESH,
         dtype=jnp.float64,
         solver=diffrax.Tsit5(),
-        stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12),
+        stepsize_controller=controller,
         root_finder=optx.Newton(rtol=1e-13, atol=1e-13),
         solver_stepsize=0.01,
         **kwargs,
     )
+    assert net.root_finder.atol == 1e-13  # not raised by eventax's tolerance floor
+    return net
 
 
 # Jitted entry points, shared by all tests of a and b: their nets have the same
@@ -80,14 +103,14 @@ _state_at_t = eqx.filter_jit(lambda net, x, ts: net.state_at_t(x, ts))
 T_END_AB = 40.0
 
 
-def single_lif(*, ic=0.0, w=0.0, tsyn, tmem):
+def single_lif(path, *, ic=0.0, w=0.0, tsyn, tmem):
     """One LIF neuron fed by one input row (no self-connection).
 
     tsyn, tmem and thresh are trainable so that they are array leaves: nets of
     a and b then share one compiled program per entry point.
     """
     return exact_net(
-        1, 1, T_END_AB, wmask=np.array([[0], [1]]), init_weights=w, init_bias=ic,
+        path, 1, 1, T_END_AB, wmask=np.array([[0], [1]]), init_weights=w, init_bias=ic,
         tsyn=tsyn, tmem=tmem, trainable=("thresh", "tsyn", "tmem"),
     )
 
@@ -101,8 +124,8 @@ TMEM_A, TSYN_A = 10.0, 5.0
 NO_INPUT = jnp.array([[jnp.inf]])
 
 
-def bias_net(ic):
-    return single_lif(ic=ic, tsyn=TSYN_A, tmem=TMEM_A)
+def bias_net(ic, path="adaptive"):
+    return single_lif(path, ic=ic, tsyn=TSYN_A, tmem=TMEM_A)
 
 
 def bias_period(ic, thresh=THRESH, tmem=TMEM_A):
@@ -113,7 +136,8 @@ ICS = [1.2, 1.5, 2.0, 3.0]
 
 
 @pytest.mark.parametrize("ic", ICS)
-def test_bias_driven_first_spike_time_and_gradients(ic):
+@pytest.mark.parametrize("path", PATHS)
+def test_bias_driven_first_spike_time_and_gradients(ic, path):
     """First spike time (`ttfs`) and its gradients match the closed form.
 
     T = tmem ln(ic/(ic - thresh)); dT/dic = tmem (1/ic - 1/(ic - thresh)),
@@ -122,11 +146,11 @@ def test_bias_driven_first_spike_time_and_gradients(ic):
     Tolerance: 1e-9 absolute on the time (solver/root tolerances 1e-12/1e-13;
     measured ~2e-11) and 1e-7 relative on each gradient (measured ~2e-10).
     """
-    net = bias_net(ic)
+    net = bias_net(ic, path)
     t, (grads, grad_x) = _ttfs_value_and_grad((net, NO_INPUT))
     t = float(t)
     expected = bias_period(ic)
-    print(f"\n[a] ic={ic}: t_spike={t:.15f} closed form={expected:.15f} err={t - expected:.2e}")
+    print(f"\n[a {path}] ic={ic}: t_spike={t:.15f} closed form={expected:.15f} err={t - expected:.2e}")
     assert abs(t - expected) < 1e-9
 
     model = grads.neuron_model
@@ -138,21 +162,22 @@ def test_bias_driven_first_spike_time_and_gradients(ic):
     for name, value in analytic.items():
         got = float(getattr(model, name)[0])
         rel = abs(got - value) / abs(value)
-        print(f"[a] ic={ic}: dT/d{name}={got:.12f} analytic={value:.12f} rel err={rel:.2e}")
+        print(f"[a {path}] ic={ic}: dT/d{name}={got:.12f} analytic={value:.12f} rel err={rel:.2e}")
         assert rel < 1e-7, name
     assert float(model.tsyn[0]) == 0.0
     assert np.all(np.asarray(grad_x) == 0.0), "gradient w.r.t. an absent (inf) input must be 0"
 
 
 @pytest.mark.parametrize("ic", ICS)
-def test_bias_driven_periodic_firing(ic):
+@pytest.mark.parametrize("path", PATHS)
+def test_bias_driven_periodic_firing(ic, path):
     """`record` reports spikes at exact multiples k T of the closed-form period.
 
     Checks every spike until t_end = 40 (2 to 9 spikes) and that no extra spike
     is reported. Tolerance: 1e-9 absolute per spike (each reset restarts the same
     trajectory, errors add up over <= 9 intervals; measured <= 4e-11).
     """
-    net = bias_net(ic)
+    net = bias_net(ic, path)
     period = bias_period(ic)
     rec = _record(net, NO_INPUT)
     n = int(rec.n_spikes)
@@ -160,27 +185,28 @@ def test_bias_driven_periodic_firing(ic):
     assert n == len(expected)
     assert np.all(np.asarray(rec.neurons[:n]) == 0)
     err = np.max(np.abs(np.asarray(rec.times[:n]) - expected))
-    print(f"\n[a] ic={ic}: {n} spikes, max |t_k - k T| = {err:.2e}")
+    print(f"\n[a {path}] ic={ic}: {n} spikes, max |t_k - k T| = {err:.2e}")
     assert err < 1e-9
     assert np.all(np.isinf(np.asarray(rec.times[n:])))
 
 
 @pytest.mark.parametrize("ic", [1.5, 3.0])
-def test_bias_driven_gradient_of_later_spikes(ic):
+@pytest.mark.parametrize("path", PATHS)
+def test_bias_driven_gradient_of_later_spikes(ic, path):
     """Gradients through resets: d t_k / d ic = k dT/dic for the k-th spike.
 
     Uses `spikes_until_t`; k = 1..3 for ic = 1.5 (period ~11) and ic = 3 (~4).
     Tolerance: 1e-9 absolute on t_k, 1e-7 relative on the gradient (measured
     ~7e-11).
     """
-    net = bias_net(ic)
+    net = bias_net(ic, path)
     d_period = TMEM_A * (1.0 / ic - 1.0 / (ic - THRESH))
     for k in range(3):
         (t_k, _), grads = _kth_spike_value_and_grad(net, NO_INPUT, jnp.asarray(k))
         assert abs(float(t_k) - (k + 1) * bias_period(ic)) < 1e-9
         got = float(grads.neuron_model.ic[0])
         rel = abs(got - (k + 1) * d_period) / abs((k + 1) * d_period)
-        print(f"\n[a] ic={ic}: d t_{k + 1}/d ic={got:.12f} expected={(k + 1) * d_period:.12f} rel={rel:.2e}")
+        print(f"\n[a {path}] ic={ic}: d t_{k + 1}/d ic={got:.12f} expected={(k + 1) * d_period:.12f} rel={rel:.2e}")
         assert rel < 1e-7
 
 
@@ -212,8 +238,8 @@ def closed_form_spike(w, thresh=THRESH, tau=TAU_B):
     return s, ds_dw
 
 
-def one_input_net(w):
-    return single_lif(w=w, tsyn=TAU_B, tmem=2 * TAU_B)
+def one_input_net(w, path="adaptive"):
+    return single_lif(path, w=w, tsyn=TAU_B, tmem=2 * TAU_B)
 
 
 def test_closed_form_solves_the_lif_ode():
@@ -240,46 +266,49 @@ def test_closed_form_solves_the_lif_ode():
 
 
 @pytest.mark.parametrize("w", [4.5, 6.0, 10.0])
-def test_single_input_spike_time_and_gradients(w):
+@pytest.mark.parametrize("path", PATHS)
+def test_single_input_spike_time_and_gradients(w, path):
     """Spike time, d t/d w and d t/d t_in against the closed form.
 
     Tolerance: 1e-9 absolute on the time (measured ~1e-12), 1e-7 relative on
     d t/d w (measured ~2e-10), 1e-7 absolute on d t/d t_in = 1; the masked
     self-connection must get an exactly zero gradient.
     """
-    net = one_input_net(w)
+    net = one_input_net(w, path)
     s_star, ds_dw = closed_form_spike(w)
     t, (grads, grad_x) = _ttfs_value_and_grad((net, X_B))
     t = float(t)
-    print(f"\n[b] w={w}: t_spike={t:.15f} closed form={T_IN_B + s_star:.15f} err={t - T_IN_B - s_star:.2e}")
+    print(f"\n[b {path}] w={w}: t_spike={t:.15f} closed form={T_IN_B + s_star:.15f} err={t - T_IN_B - s_star:.2e}")
     assert abs(t - (T_IN_B + s_star)) < 1e-9
 
     g = grads.neuron_model.weights
     rel = abs(float(g[1, 0]) - ds_dw) / abs(ds_dw)
-    print(f"[b] w={w}: dt/dw={float(g[1, 0]):.12f} closed form={ds_dw:.12f} rel err={rel:.2e}")
+    print(f"[b {path}] w={w}: dt/dw={float(g[1, 0]):.12f} closed form={ds_dw:.12f} rel err={rel:.2e}")
     assert rel < 1e-7
     assert float(g[0, 0]) == 0.0
 
     g_x = float(grad_x[0, 0])
-    print(f"[b] w={w}: dt/dt_in={g_x:.12f}")
+    print(f"[b {path}] w={w}: dt/dt_in={g_x:.12f}")
     assert abs(g_x - 1.0) < 1e-7
 
 
-def test_single_input_below_threshold_never_spikes():
+@pytest.mark.parametrize("path", PATHS)
+def test_single_input_below_threshold_never_spikes(path):
     """w = 3.9 < 4 thresh: v peaks at w/4 = 0.975 < thresh, so no spike (inf)."""
-    rec = _record(one_input_net(3.9), X_B)
+    rec = _record(one_input_net(3.9, path), X_B)
     assert int(rec.n_spikes) == 0
 
 
 @pytest.mark.parametrize("w", [4.5, 10.0])
-def test_single_input_membrane_trajectory(w):
+@pytest.mark.parametrize("path", PATHS)
+def test_single_input_membrane_trajectory(w, path):
     """`state_at_t` (v, i) before the spike equals the closed form.
 
     Times: before the input (state 0), exactly at the input (left limit: still
     0), and five times between the input and just before the spike.
     Tolerance: 1e-9 absolute (measured ~7e-14).
     """
-    net = one_input_net(w)
+    net = one_input_net(w, path)
     s_star, _ = closed_form_spike(w)
     times = np.array(
         [0.5, T_IN_B] + list(T_IN_B + s_star * np.array([0.01, 0.25, 0.5, 0.9, 0.999]))
@@ -292,7 +321,7 @@ def test_single_input_membrane_trajectory(w):
     i_exp = np.where(after, w * np.exp(-s / TAU_B), 0.0)
     err_v = np.max(np.abs(states[0, :, 0] - v_exp))
     err_i = np.max(np.abs(states[0, :, 1] - i_exp))
-    print(f"\n[b] w={w}: max |v - closed form| = {err_v:.2e}, max |i - closed form| = {err_i:.2e}")
+    print(f"\n[b {path}] w={w}: max |v - closed form| = {err_v:.2e}, max |i - closed form| = {err_i:.2e}")
     assert err_v < 1e-9 and err_i < 1e-9
     assert np.all(states[0, :, 0] < THRESH)
 
@@ -315,13 +344,13 @@ def _ff_mask():
     return mask
 
 
-def multilayer_net():
+def multilayer_net(path):
     rng = np.random.default_rng(0)
     mask = _ff_mask()
     weights = np.where(mask, rng.uniform(1.0, 4.0, mask.shape), 0.0)
     weights[:N_HID, N_HID:] = rng.uniform(0.5, 3.0, (N_HID, N_OUT))
     return exact_net(
-        N_C, N_IN, T_END_C, wmask=mask, output_neurons=np.arange(N_HID, N_C),
+        path, N_C, N_IN, T_END_C, wmask=mask, output_neurons=np.arange(N_HID, N_C),
         init_weights=weights,
         init_bias=rng.uniform(0.2, 0.6, N_C),
         init_delays=np.where(mask, rng.uniform(0.0, 0.5, mask.shape), 0.0),
@@ -360,7 +389,8 @@ def test_ffevnn_builds_the_same_layered_mask():
     assert ff.output_indices == tuple(range(N_HID, N_C))
 
 
-def test_multilayer_gradients_match_finite_differences():
+@pytest.mark.parametrize("path", PATHS)
+def test_multilayer_gradients_match_finite_differences(path):
     """AD gradients of a spike-time loss and a post-reset state loss vs central FD.
 
     Network: 3 inputs (2 spike slots each, one padded with inf) -> 4 hidden LIF
@@ -376,7 +406,7 @@ def test_multilayer_gradients_match_finite_differences():
     error <= 1e-5 (FD truncation ~1e-12, solver/root noise 1e-12/h ~ 1e-6 abs at
     worst; measured norm-wise error ~4e-9).
     """
-    net = multilayer_net()
+    net = multilayer_net(path)
     mask = _ff_mask()
 
     # The configuration must exercise hidden spikes, resets and output spikes.
@@ -385,7 +415,7 @@ def test_multilayer_gradients_match_finite_differences():
     assert n < 64
     times, neurons = np.asarray(rec.times[:n]), np.asarray(rec.neurons[:n])
     counts = np.bincount(neurons, minlength=N_C)
-    print(f"\n[c] {n} spikes; per neuron: {counts.tolist()}")
+    print(f"\n[c {path}] {n} spikes; per neuron: {counts.tolist()}")
     assert np.all(counts[:N_HID] >= 2), "every hidden neuron must spike and reset"
     for j in range(N_HID, N_C):
         assert np.sum((neurons == j) & (times < OBS_TIMES[0])) >= 2, "outputs must reset before the observations"
@@ -415,7 +445,7 @@ def test_multilayer_gradients_match_finite_differences():
         elem_rel = np.max(np.abs(a - f)[big] / np.abs(f)[big])
         worst = labels[int(np.argmax(np.where(big, np.abs(a - f) / np.maximum(np.abs(f), 1e-300), 0)))]
         print(
-            f"[c] {name}: ||AD - FD||/||FD|| = {norm_rel:.2e}, max elementwise rel = {elem_rel:.2e}"
+            f"[c {path}] {name}: ||AD - FD||/||FD|| = {norm_rel:.2e}, max elementwise rel = {elem_rel:.2e}"
             f" (at {worst}), {int(big.sum())} entries checked elementwise"
         )
         assert norm_rel <= 1e-5, name
@@ -425,3 +455,6 @@ def test_multilayer_gradients_match_finite_differences():
     for g in grads:
         assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)
         assert np.all(np.asarray(g.delays)[~mask] == 0.0)
+
+
+jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)

@@ -9,6 +9,7 @@ simulator), with a tolerance that covers the Euler error.
 
 from __future__ import annotations
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -22,8 +23,8 @@ import eventax as ex
 def _float32_mode():
     """These tests use the float32 defaults: run them with x64 off.
 
-    (Another test module switches x64 on at import; see the note in
-    `test_float32_network_with_x64_enabled` for why float32 nets need it off.)
+    (test_exactness.py switches x64 on for its own tests; a float32 network with
+    x64 on is tested by `test_float32_network_with_x64_enabled`.)
     """
     previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", False)
@@ -126,10 +127,11 @@ def test_spike_time_is_root_found_not_on_the_step_grid(ic):
     """With Euler step 0.5 the spike time lies between grid points.
 
     It equals the root of the Euler solution's linear interpolant (tolerance
-    1e-4: float32 and the root finder's floor 16 eps t_end ~ 6e-5; measured
-    <= 2e-6), is not a multiple of 0.5, and is within the Euler error of the
-    closed form tmem ln(ic/(ic - 1)) (|error| < 0.05 tmem; measured <= 0.3).
-    t_end = 30 is a multiple of the step, so the Euler grid is exactly k * 0.5.
+    1e-4: float32 resolution and the root finder's tolerance of a few ulp of
+    t_end; measured <= 4e-6), is not a multiple of 0.5, and is within the Euler
+    error of the closed form T = tmem ln(ic/(ic - 1)): Euler's relative error
+    here is ~h/(2 tmem) = 2.5% (measured 2.5%), tolerance 5% of T. Nothing
+    happens before the first spike, so the Euler grid is k * 0.5.
     """
     h = 0.5
     net = bias_neurons(ic, 30.0, solver_stepsize=h)
@@ -140,7 +142,7 @@ def test_spike_time_is_root_found_not_on_the_step_grid(ic):
           f" closed form={t_exact:.6f}")
     assert abs(t - t_euler) < 1e-4
     assert abs(t / h - round(t / h)) > 0.01
-    assert abs(t - t_exact) < 0.05 * 10.0
+    assert abs(t - t_exact) < 0.05 * t_exact
 
 
 def test_default_step_converges_to_closed_form():
@@ -181,8 +183,9 @@ def test_simultaneous_inputs_are_all_delivered():
 
     LIF: after 5 simultaneous spikes at t = 1 (channel weights 0.5, 0.25, 1.0;
     channels 0 and 2 twice) i(t) = 3.25 e^{-(t-1)/tsyn}; at t = 1 itself the
-    observation is the left limit (0). Tolerance: 1e-5 relative (float32, the
-    current's Euler error is ~h/tsyn relative: measured ~1e-5... see below).
+    observation is the left limit (0). Tolerance: 1e-3 relative (Euler with
+    step h = 0.001 on i' = -i/tsyn has relative error ~ h (t-1) / (2 tsyn^2)
+    <= 1e-4; measured ~1e-4).
     VoltageJumpLIF: two jumps of 0.6 at the same time reach threshold, one
     does not.
     """
@@ -196,7 +199,7 @@ def test_simultaneous_inputs_are_all_delivered():
     rel = np.max(np.abs(states[2:, 1] - expected_i[2:]) / expected_i[2:])
     print(f"\nsimultaneous inputs: i = {states[:, 1]}, expected {expected_i}, rel err {rel:.1e}")
     assert np.all(states[:2] == 0.0)
-    assert rel < 2e-3  # Euler (step 0.001) on i' = -i/tsyn: relative error ~ h t / (2 tsyn^2)
+    assert rel < 1e-3
 
     jump = dict(init_bias=0.0, thresh=1.0, tsyn=5.0, tmem=10.0, init_weights=0.6)
     two_channels = ex.EvNN(VoltageJumpLIF, 1, 10.0, 2, wmask=np.array([[0], [1], [1]]), **jump)
@@ -251,6 +254,37 @@ def test_two_crossings_in_one_solver_step_are_ordered(ics):
     assert abs(times[0] - euler_spike_time(max(ics), 10.0, 1.0, h)) < 1e-4
     assert abs(times[1] - euler_spike_time(min(ics), 10.0, 1.0, h)) < 1e-3
     np.testing.assert_array_equal(np.asarray(net.ttfs(NO_INPUT))[[first, 1 - first]], times)
+
+
+def test_earlier_crossing_wins_over_steeper_later_crossing():
+    """The earliest crossing in a step is found even if another neuron ends the step higher.
+
+    Neuron 0 (ic = 10, slow tmem) crosses steeply 0.1 after neuron 1 (ic = 1.01,
+    tmem = 2) crosses shallowly, inside the same Euler step (0.5); at the end of
+    that step neuron 0's spike condition is the larger one. The record must
+    still list neuron 1 first, at its Euler interpolant root (tolerance 1e-4).
+    """
+    h = 0.5
+    t_slow = euler_spike_time(1.01, 2.0, 1.0, h)
+    lo, hi = 1.0, 200.0  # tmem of the steep neuron: its Euler root at t_slow + 0.1
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if euler_spike_time(10.0, mid, 1.0, h) < t_slow + 0.1 else (lo, mid)
+    tmem_steep = lo
+    step_end = h * np.ceil(t_slow / h)
+    assert euler_spike_time(10.0, tmem_steep, 1.0, h) < step_end  # same step
+    v_end = lambda ic, tm: ic * (1 - (1 - h / tm) ** round(step_end / h))  # Euler v at step end
+    assert v_end(10.0, tmem_steep) > v_end(1.01, 2.0) > 1.0
+
+    net = ex.EvNN(ex.LIF, 2, 20.0, 1, wmask=np.zeros((3, 2)), init_weights=0.0,
+                  init_bias=np.array([10.0, 1.01]), thresh=1.0, tsyn=5.0,
+                  tmem=np.array([tmem_steep, 2.0]), solver_stepsize=h)
+    rec = net.record(NO_INPUT, max_spikes=8)
+    times, neurons = np.asarray(rec.times[:2]), np.asarray(rec.neurons[:2])
+    print(f"\nsteep-vs-shallow: record {list(zip(times.round(6), neurons))}, expected first {t_slow:.6f}")
+    assert neurons.tolist() == [1, 0]
+    assert abs(times[0] - t_slow) < 1e-4
+    assert times[0] < times[1] < step_end
 
 
 def test_identical_neurons_all_spike_at_the_same_time():
@@ -364,8 +398,8 @@ def test_recurrent_two_neuron_loop():
         print(f"\nfeedback {feedback}: {n} spikes, max |t - reference| = {err:.1e}")
         assert err < 2e-2
         assert np.all(np.diff(times) >= 0)
+        assert np.count_nonzero(neurons == 1) >= 2
         trains[feedback] = times[neurons == 0]
-    assert 1 in [j for _, j in ref]
     assert len(trains[-3.0]) < len(trains[0.0])
 
 
@@ -403,20 +437,38 @@ def test_sparse_mask():
     grads = eqx.filter_grad(lambda m: jnp.sum(m.ttfs(jnp.asarray(x))))(net)
     g = np.asarray(grads.neuron_model.weights)
     assert np.all(g[~mask] == 0.0)
-    assert np.all(g[mask][[0, 1, 2, 3]] != 0.0) or np.count_nonzero(g[mask]) >= 4
+    assert np.all(g[mask] != 0.0), "every real synapse carries a spike that shapes an output time"
 
 
-# ------------------------------------------------------------------ known issue
+# ------------------------------------------------------------------ float32 with x64 on
 
 
-@pytest.mark.xfail(
-    reason="diffrax's Event root find builds lax.cond(..., lambda: 0.0): with x64 on, that "
-    "branch is float64 while eventax's float32 event condition is float32 -> TypeError",
-    strict=False,
-)
-def test_float32_network_with_x64_enabled():
-    """A float32 network should also run when jax_enable_x64 is on."""
-    jax.config.update("jax_enable_x64", True)
-    net = bias_neurons(1.5, 15.0, solver_stepsize=0.01)
+@pytest.mark.parametrize("adaptive", [False, True], ids=["fixed-step", "adaptive"])
+def test_float32_network_with_x64_enabled(adaptive):
+    """A float32 network also runs when jax_enable_x64 is on (tolerance 1e-2 on a
+    spike at ~11: float32 Euler step 0.01, or Tsit5 at rtol = atol = 1e-5)."""
+    jax.config.update("jax_enable_x64", True)  # the autouse fixture restores it
+    kwargs = {}
+    if adaptive:
+        kwargs = dict(solver=diffrax.Tsit5(), stepsize_controller=diffrax.PIDController(rtol=1e-5, atol=1e-5))
+    net = bias_neurons(1.5, 15.0, solver_stepsize=0.01, **kwargs)
     t = net.ttfs(jnp.array([[jnp.inf]], jnp.float32))[0]
+    assert t.dtype == jnp.float32
     assert abs(float(t) - 10.0 * np.log(3.0)) < 1e-2
+
+
+def test_gradient_with_respect_to_a_zero_delay_is_the_right_derivative():
+    """d t_spike / d delay = 1 at delay 0: the clamp of negative delays (which
+    training can produce) must not halve it. Negative initial delays are refused."""
+    def spike_time_grad(d):
+        net = ex.EvNN(
+            ex.LIF, 1, 30.0, 1, wmask=np.ones((2, 1)), init_weights=5.0, init_bias=0.0, tmem=10.0,
+            init_delays=d, init_axonal_delays=d, solver_stepsize=0.01,
+        )
+        g = jax.grad(lambda n: n.ttfs(jnp.array([[1.0]]))[0])(net)
+        return float(g.delays[1, 0]), float(g.axonal_delays[1])
+
+    np.testing.assert_allclose(spike_time_grad(0.0), (1.0, 1.0), atol=1e-5)
+    np.testing.assert_allclose(spike_time_grad(0.5), (1.0, 1.0), atol=1e-5)
+    with pytest.raises(ValueError, match="init_delays"):
+        spike_time_grad(-0.5)

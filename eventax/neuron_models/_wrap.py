@@ -1,0 +1,124 @@
+"""Machinery shared by the model wrappers `Refractory` and `AMOS`.
+
+A wrapper `W(model_cls)` returns a subclass of `model_cls` (so the learnable
+arrays stay where they were: `net.neuron_model.weights`) whose state is
+`(inner_state, extra)`. Its methods call the wrapped model's methods on a
+*base view*: the same field values seen as a `model_cls` instance, so that a
+wrapped model whose methods call each other (`self.spike_condition(...)` inside
+`dynamics`, say) still receives its own state layout.
+
+Wrapper classes are built once per `(wrapper, model_cls)` and cached, so
+`Refractory(LIF) is Refractory(LIF)` (jit caches and `isinstance` stay valid).
+They pickle as the call that builds them (`Refractory(LIF)`) through a
+`copyreg` reducer on their metaclass (pickle ignores `__reduce__` on classes);
+`save_evnn` / `load_evnn` therefore work whenever `model_cls` is importable.
+"""
+
+from __future__ import annotations
+
+import copyreg
+import dataclasses
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool
+
+from .base import NeuronModel
+from .multi import MultiNeuronModel
+
+# The spike condition of a neuron that must not spike. Far below any value an
+# active neuron's condition takes, so a silenced neuron is never the argmax of
+# the engine's event function `max_k cond_k` (whose root Newton's method finds)
+# while another neuron is near threshold; finite, so that arithmetic on it
+# (surrogate gradients, zero cotangents) stays finite.
+SILENT = -1e30
+
+_BUILT: dict[tuple[Callable, type], type] = {}
+_REDUCE: dict[type, tuple[Callable, tuple[type]]] = {}
+_METAS: dict[type, type] = {}
+
+
+def check_wrappable(wrapper: str, model_cls) -> None:
+    """Raise `ValueError` unless `model_cls` is a `NeuronModel` class that can be wrapped."""
+    if not (inspect.isclass(model_cls) and issubclass(model_cls, NeuronModel)):
+        raise ValueError(f"`{wrapper}(model_cls)` takes a NeuronModel class; got {model_cls!r}.")
+    if issubclass(model_cls, MultiNeuronModel):
+        raise ValueError(
+            f"`{wrapper}` cannot wrap a MultiNeuronModel (its state is not per neuron); wrap "
+            f"its sub-models instead: `neuron_models=[{wrapper}(LIF), ...]`."
+        )
+
+
+def wrapper_class(wrapper: Callable, model_cls: type, name: str, build: Callable[[], dict]) -> type:
+    """The cached subclass `name` of `model_cls` with the namespace `build()`.
+
+    `build` returns methods that close over `model_cls` (rather than a mixin
+    class, which would make `AMOS(AMOS(LIF))` an impossible MRO).
+    """
+    key = (wrapper, model_cls)
+    if key not in _BUILT:
+        namespace = build()
+        namespace.setdefault("__module__", wrapper.__module__)
+        namespace["__qualname__"] = name
+        cls = _picklable_meta(type(model_cls))(name, (model_cls,), namespace)
+        _REDUCE[cls] = (wrapper, (model_cls,))
+        _BUILT[key] = cls
+    return _BUILT[key]
+
+
+def _picklable_meta(meta: type) -> type:
+    """A metaclass deriving from `meta` whose classes pickle through `_reduce_class`."""
+    if meta in _METAS.values():
+        return meta
+    if meta not in _METAS:
+        sub = type(f"Wrapper{meta.__name__}", (meta,), {"__module__": __name__})
+        copyreg.pickle(sub, _reduce_class)
+        _METAS[meta] = sub
+    return _METAS[meta]
+
+
+def _reduce_class(cls):
+    # A subclass of a wrapper class (e.g. `with_trainable(Refractory(LIF), ...)`)
+    # pickles by name, like any class.
+    return _REDUCE.get(cls, cls.__qualname__)
+
+
+def base_view(module: NeuronModel, base_cls: type) -> NeuronModel:
+    """`module` as an instance of its base class `base_cls`, sharing the field values."""
+    view = object.__new__(base_cls)
+    for field in dataclasses.fields(base_cls):
+        object.__setattr__(view, field.name, getattr(module, field.name))
+    return view
+
+
+def n_neurons_arg(args: tuple, kwargs: dict[str, Any]) -> int:
+    """`n_neurons` from a model constructor call `cls(key, n_neurons, ...)`."""
+    if "n_neurons" in kwargs:
+        return int(kwargs["n_neurons"])
+    if len(args) > 1:
+        return int(args[1])
+    raise ValueError("Pass `n_neurons` to the wrapped model (EvNN does so).")
+
+
+def per_neuron(mask: Bool[Array, " neurons"], leaf: Array) -> Bool[Array, "..."]:
+    """`mask` broadcastable against `leaf` along its leading (neuron) axis."""
+    return mask.reshape(mask.shape + (1,) * (jnp.ndim(leaf) - 1))
+
+
+def select(mask: Bool[Array, " neurons"], on_true, on_false):
+    """Per neuron: `on_true` where `mask`, else `on_false` (same pytree structure)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(per_neuron(mask, a), a, b), on_true, on_false)
+
+
+def check_state_layout(wrapper: str, state, n_neurons: int) -> None:
+    """Raise `ValueError` unless every leaf of `state` has leading axis `n_neurons`."""
+    for leaf in jax.tree_util.tree_leaves(state):
+        if jnp.ndim(leaf) == 0 or jnp.shape(leaf)[0] != n_neurons:
+            raise ValueError(
+                f"`{wrapper}` needs a state whose leaves have leading axis n_neurons="
+                f"{n_neurons}; the wrapped model's `init_state` gave a leaf of shape "
+                f"{jnp.shape(leaf)}."
+            )

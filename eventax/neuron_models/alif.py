@@ -1,0 +1,147 @@
+"""Adaptive leaky integrate-and-fire neuron: a LIF whose threshold rises with each spike."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+from jax import random
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from . import _params
+from ._params import check_wmask, parameter, trainable_set
+from .base import Constant, NeuronModel
+
+
+class ALIF(NeuronModel):
+    r"""Current-based LIF neuron with a spike-triggered adaptive threshold.
+
+    State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current),
+    `y[:, 2] = a` (adaptation trace, starts at 0):
+
+        tmem dv/dt = -v + i + ic,     tsyn di/dt = -i,     ta da/dt = -a.
+
+    Spike when `v` crosses the moving threshold `thresh + beta * a` upwards;
+    reset `v -> vreset` and `a -> a + 1`, so every spike raises the threshold by
+    `beta`, and the increase decays with `ta`. A spike of presynaptic row `k`
+    (neurons first, then inputs) adds `weights[k, j]` to `i_j`.
+    `observe` returns `(v, i, a)`.
+
+    Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
+    `(n_neurons,)`; any of `thresh, vreset, beta, tsyn, tmem, ta` named in
+    `trainable` (they become per-neuron arrays).
+
+    | parameter | default | meaning |
+    |---|---|---|
+    | `thresh` | 1 | baseline firing threshold (0.1.0 name: `b0`) |
+    | `beta` | 0.5 | threshold increase per spike (>= 0) |
+    | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
+    | `ta` | 100 | adaptation time constant (> 0) |
+    | `vreset` | 0 | reset potential (< thresh) |
+    | `wlim`, `wmean` | `4*thresh`, 0 | weights uniform on `wmean ± wlim/2` |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
+    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Unlike eventax 0.1.0 (threshold jump `beta/ta`, input jumps `v`), the jump
+    is `beta` and inputs enter through the synaptic current.
+    """
+
+    time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem", "ta")
+
+    weights: Float[Array, "pre neurons"]
+    ic: Float[Array, " neurons"]
+    thresh: Array | Constant
+    beta: Array | Constant
+    tsyn: Array | Constant
+    tmem: Array | Constant
+    ta: Array | Constant
+    vreset: Array | Constant
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        n_neurons: int,
+        in_size: int,
+        wmask,
+        thresh=None,
+        beta=0.5,
+        tsyn=5.0,
+        tmem=20.0,
+        ta=100.0,
+        vreset=0.0,
+        wlim: float | None = None,
+        wmean: float = 0.0,
+        init_weights=None,
+        blim: float | None = None,
+        bmean: float = 0.0,
+        init_bias=None,
+        fan_in_mode: str | None = None,
+        trainable=(),
+        dtype=jnp.float32,
+        b0=None,
+    ):
+        self.dtype = dtype
+        if thresh is not None and b0 is not None:
+            raise ValueError("Give the baseline threshold as `thresh` or `b0`, not both.")
+        thresh = 1.0 if thresh is None and b0 is None else (b0 if thresh is None else thresh)
+        train = trainable_set(trainable, ("thresh", "vreset", "beta") + self.time_constants)
+        n = n_neurons
+
+        def par(name, value, positive=False):
+            return parameter(name, value, n, dtype, trainable=name in train, positive=positive)
+
+        self.thresh = par("thresh", thresh)
+        self.vreset = par("vreset", vreset)
+        self.beta = par("beta", beta)
+        self.tsyn = par("tsyn", tsyn, positive=True)
+        self.tmem = par("tmem", tmem, positive=True)
+        self.ta = par("ta", ta, positive=True)
+        if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
+            raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
+        if not jnp.all(self.param(self.beta) >= 0):
+            raise ValueError(f"`beta` must be non-negative (the threshold only rises); got {beta}.")
+        mask = check_wmask(wmask, n, in_size)
+        if wlim is None and init_weights is None:
+            wlim = 4.0 * float(jnp.max(self.param(self.thresh)))
+            fan_in_mode = fan_in_mode or "sqrt"
+        self.weights = _params.init_weights(
+            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
+            fan_in_mode=fan_in_mode,
+        )
+        self.ic = _params.init_bias(
+            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
+        )
+
+    def init_state(self, n_neurons: int) -> Float[Array, "neurons 3"]:
+        return jnp.zeros((n_neurons, 3), self.dtype)
+
+    def dynamics(self, t, y: Float[Array, "neurons 3"], args: Any) -> Float[Array, "neurons 3"]:
+        v, i, a = y[:, 0], y[:, 1], y[:, 2]
+        dv = (-v + i + self.ic) / self.param(self.tmem)
+        di = -i / self.param(self.tsyn)
+        da = -a / self.param(self.ta)
+        return jnp.stack([dv, di, da], axis=1)
+
+    def spike_condition(self, t, y: Float[Array, "neurons 3"]) -> Float[Array, " neurons"]:
+        return y[:, 0] - (self.param(self.thresh) + self.param(self.beta) * y[:, 2])
+
+    def input_spike(
+        self,
+        y: Float[Array, "neurons 3"],
+        from_idx: Int[Array, ""],
+        to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> Float[Array, "neurons 3"]:
+        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
+        return y.at[to_idx, 1].add(w)
+
+    def reset_spiked(
+        self, y: Float[Array, "neurons 3"], spike_mask: Bool[Array, " neurons"]
+    ) -> Float[Array, "neurons 3"]:
+        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
+        a = y[:, 2] + spike_mask.astype(y.dtype)
+        return y.at[:, 0].set(v).at[:, 2].set(a)
+
+    def observe(self, y: Float[Array, "neurons 3"]) -> Float[Array, "neurons 3"]:
+        return y
+

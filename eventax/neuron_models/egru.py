@@ -1,0 +1,168 @@
+"""Event-based gated recurrent unit (EGRU) in continuous time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import random
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from . import _params
+from ._params import check_wmask, parameter, trainable_set
+from .base import Constant, NeuronModel
+
+_GATES = ("u", "r", "z")
+
+
+class EGRU(NeuronModel):
+    r"""Continuous-time event-based GRU (Subramoney et al., ICLR 2023) with spike inputs.
+
+    Each cell keeps a cell state `c` and one input current per gate; cells
+    exchange binary spikes only, never `c`. Between events (`σ` the logistic
+    function):
+
+        tsyn di_g/dt = -i_g                       (g = u, r, z)
+        u = σ(i_u + b_u),  r = σ(i_r + b_r),  z = tanh(b_z + r i_z)
+        tmem dc/dt = u (z - c)
+
+    so `c` relaxes towards the candidate `z` at a rate set by the update gate
+    `u`, linearly in `c`. The reset gate `r` scales the spike-driven candidate
+    drive, as in the "reset-after" GRU `z = tanh(b + r ⊙ W h)`.
+    State `y[:, 0:4] = (c, i_u, i_r, i_z)`, all 0 at `t0`; `observe` returns
+    `(c, u, r, z)`.
+
+    Event: `c` crosses `thresh` (ϑ) upwards; reset by subtraction `c -> c - ϑ`
+    (gates and currents are unchanged). A spike of presynaptic row `k`
+    (neurons first, then inputs) adds `W_u[k, j], W_r[k, j], W_z[k, j]` to
+    `i_u, i_r, i_z` of neuron `j`.
+
+    Learnable: `W_u, W_r, W_z` `(n_neurons + in_size, n_neurons)`, `b_u, b_r,
+    b_z` `(n_neurons,)`; any of `thresh, tsyn, tmem` named in `trainable`.
+
+    | parameter | default | meaning |
+    |---|---|---|
+    | `thresh` | 0.5 | event threshold ϑ on `c`, in (0, 1) since `|z| < 1` |
+    | `tsyn`, `tmem` | 5, 20 | gate-current / cell time constant (> 0) |
+    | `bias_u_mean`, `bias_r_mean`, `bias_z_mean` | -2, 1, 0 | bias centres |
+    | `blim` | None | biases uniform on `mean ± blim/2` (else the means) |
+    | `wlim`, `wmean` | 4, 0 | weights uniform on `wmean ± wlim/2` (each gate) |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
+
+    `init_weights` / `init_bias` set all three gates, or per gate as a mapping
+    `{"u": ..., "r": ..., "z": ...}` (a missing gate gets the default init).
+    """
+
+    time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
+
+    W_u: Float[Array, "pre neurons"]
+    W_r: Float[Array, "pre neurons"]
+    W_z: Float[Array, "pre neurons"]
+    b_u: Float[Array, " neurons"]
+    b_r: Float[Array, " neurons"]
+    b_z: Float[Array, " neurons"]
+    thresh: Array | Constant
+    tsyn: Array | Constant
+    tmem: Array | Constant
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        n_neurons: int,
+        in_size: int,
+        wmask,
+        thresh=0.5,
+        tsyn=5.0,
+        tmem=20.0,
+        bias_u_mean: float = -2.0,
+        bias_r_mean: float = 1.0,
+        bias_z_mean: float = 0.0,
+        wlim: float | None = None,
+        wmean: float = 0.0,
+        init_weights=None,
+        blim: float | None = None,
+        init_bias=None,
+        fan_in_mode: str | None = None,
+        trainable=(),
+        dtype=jnp.float32,
+    ):
+        self.dtype = dtype
+        train = trainable_set(trainable, ("thresh",) + self.time_constants)
+        n = n_neurons
+        self.thresh = parameter("thresh", thresh, n, dtype, trainable="thresh" in train)
+        self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
+        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        theta = np.asarray(self.param(self.thresh))
+        if not np.all((theta > 0) & (theta < 1)):
+            raise ValueError(
+                f"`thresh` must lie in (0, 1): the reset c -> c - thresh must fall below it, and "
+                f"c never exceeds |z| < 1; got {thresh}."
+            )
+        mask = check_wmask(wmask, n, in_size)
+        if wlim is None:
+            wlim, fan_in_mode = 4.0, fan_in_mode or "sqrt"
+        w_init = _per_gate("init_weights", init_weights)
+        b_init = _per_gate("init_bias", init_bias)
+        means = {"u": bias_u_mean, "r": bias_r_mean, "z": bias_z_mean}
+        for g_idx, g in enumerate(_GATES):
+            k_w, k_b = random.split(random.fold_in(key, g_idx))
+            w = _params.init_weights(
+                k_w, mask, dtype, wlim=wlim, wmean=wmean, init_weights=w_init[g],
+                fan_in_mode=fan_in_mode,
+            )
+            b = _params.init_bias(k_b, n, dtype, blim=blim, bmean=means[g], init_bias=b_init[g])
+            setattr(self, f"W_{g}", w)
+            setattr(self, f"b_{g}", b)
+
+    def init_state(self, n_neurons: int) -> Float[Array, "neurons 4"]:
+        return jnp.zeros((n_neurons, 4), self.dtype)
+
+    def gates(self, y: Float[Array, "neurons 4"]) -> tuple[Array, Array, Array]:
+        """Update, reset and candidate gates `(u, r, z)`, each `(n_neurons,)`."""
+        u = jax.nn.sigmoid(y[:, 1] + self.b_u)
+        r = jax.nn.sigmoid(y[:, 2] + self.b_r)
+        z = jnp.tanh(self.b_z + r * y[:, 3])
+        return u, r, z
+
+    def dynamics(self, t, y: Float[Array, "neurons 4"], args: Any) -> Float[Array, "neurons 4"]:
+        u, _, z = self.gates(y)
+        dc = u * (z - y[:, 0]) / self.param(self.tmem)
+        di = -y[:, 1:] / self.param(self.tsyn)[..., None]
+        return jnp.concatenate([dc[:, None], di], axis=1)
+
+    def spike_condition(self, t, y: Float[Array, "neurons 4"]) -> Float[Array, " neurons"]:
+        return y[:, 0] - self.param(self.thresh)
+
+    def input_spike(
+        self,
+        y: Float[Array, "neurons 4"],
+        from_idx: Int[Array, ""],
+        to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> Float[Array, "neurons 4"]:
+        w = jnp.stack([self.W_u[from_idx, to_idx], self.W_r[from_idx, to_idx],
+                       self.W_z[from_idx, to_idx]], axis=1)
+        return y.at[to_idx, 1:].add(jnp.where(valid_mask[:, None], w, 0.0))
+
+    def reset_spiked(
+        self, y: Float[Array, "neurons 4"], spike_mask: Bool[Array, " neurons"]
+    ) -> Float[Array, "neurons 4"]:
+        c = jnp.where(spike_mask, y[:, 0] - self.param(self.thresh), y[:, 0])
+        return y.at[:, 0].set(c)
+
+    def observe(self, y: Float[Array, "neurons 4"]) -> Float[Array, "neurons 4"]:
+        u, r, z = self.gates(y)
+        return jnp.stack([y[:, 0], u, r, z], axis=1)
+
+
+def _per_gate(name, value) -> dict:
+    """`value` for every gate, or a `{"u", "r", "z"}` mapping (missing gates: None)."""
+    if not isinstance(value, Mapping):
+        return dict.fromkeys(_GATES, value)
+    unknown = set(value) - set(_GATES)
+    if unknown:
+        raise ValueError(f"`{name}` keys must be among {_GATES}; got {sorted(unknown)}.")
+    return {g: value.get(g) for g in _GATES}

@@ -1,0 +1,167 @@
+"""Exponential integrate-and-fire neuron (Fourcaud-Trocme et al. 2003)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+from jax import random
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from ._params import check_wmask, parameter, trainable_set
+from ._params import init_bias as _init_bias
+from ._params import init_weights as _init_weights
+from .base import Constant, NeuronModel
+
+# Largest allowed `(v_peak - vT) / deltaT`: keeps `deltaT exp(.)` finite in float32.
+_MAX_PEAK_EXPONENT = 50.0
+
+
+class EIF(NeuronModel):
+    r"""Exponential integrate-and-fire neuron with a current-based synapse.
+
+        tmem dv/dt = -(v - EL) + deltaT exp((v - vT) / deltaT) + i + ic,
+        tsyn di/dt = -i.
+
+    State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current). The
+    exponential term makes `v` diverge in finite time once it passes about
+    `vT`; the spike is the crossing of the finite cut-off `v_peak`
+    (default `vT + 5 deltaT`, where the exponential term is `e^5 ~ 150` times
+    `deltaT` and the remaining time to divergence is ~`tmem e^-5`). Reset
+    `v -> vreset`, `i` unchanged. A spike of presynaptic row `k` adds
+    `weights[k, j]` to `i_j`. A trial starts at `v = EL`, `i = 0`.
+
+    Overflow guard: the exponent is used as is up to one `deltaT` above
+    `v_peak` and continued linearly (value and slope matched) beyond, so the
+    right-hand side stays finite when a solver stage overshoots the cut-off;
+    below that point (every accepted trajectory) the dynamics are exact.
+    `v_peak` must lie below `vT + 50 deltaT`.
+
+    Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
+    `(n_neurons,)`; any of `tmem, tsyn, vT, deltaT, EL, vreset, v_peak` named in
+    `trainable`.
+
+    | parameter | default | meaning |
+    |---|---|---|
+    | `tmem`, `tsyn` | 20, 5 | membrane / synaptic time constant (> 0) |
+    | `vT` | 1.0 | exponential threshold (soft threshold) |
+    | `deltaT` | 0.2 | slope factor (> 0) |
+    | `EL` | 0.0 | leak reversal potential, initial `v` |
+    | `vreset` | 0.0 | reset potential (< `v_peak`) |
+    | `v_peak` | `vT + 5 deltaT` | spike cut-off |
+    | `wlim`, `wmean` | `4 |vT - EL|`, 0 | weights uniform on `wmean ± wlim/2` |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
+    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+    """
+
+    time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
+
+    weights: Float[Array, "pre neurons"]
+    ic: Float[Array, " neurons"]
+    tmem: Array | Constant
+    tsyn: Array | Constant
+    vT: Array | Constant
+    deltaT: Array | Constant
+    EL: Array | Constant
+    vreset: Array | Constant
+    v_peak: Array | Constant
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        n_neurons: int,
+        in_size: int,
+        wmask,
+        tmem=20.0,
+        tsyn=5.0,
+        vT=1.0,
+        deltaT=0.2,
+        EL=0.0,
+        vreset=0.0,
+        v_peak=None,
+        wlim: float | None = None,
+        wmean: float = 0.0,
+        init_weights=None,
+        blim: float | None = None,
+        bmean: float = 0.0,
+        init_bias=None,
+        fan_in_mode: str | None = None,
+        trainable=(),
+        dtype=jnp.float32,
+    ):
+        self.dtype = dtype
+        voltages = ("vT", "deltaT", "EL", "vreset", "v_peak")
+        train = trainable_set(trainable, voltages + self.time_constants)
+        n = n_neurons
+
+        def param(name, value, positive=False):
+            return parameter(name, value, n, dtype, trainable=name in train, positive=positive)
+
+        self.tmem = param("tmem", tmem, positive=True)
+        self.tsyn = param("tsyn", tsyn, positive=True)
+        self.deltaT = param("deltaT", deltaT, positive=True)
+        self.vT = param("vT", vT)
+        self.EL = param("EL", EL)
+        self.vreset = param("vreset", vreset)
+        if v_peak is None:
+            v_peak = np.asarray(vT, float) + 5.0 * np.asarray(deltaT, float)
+        self.v_peak = param("v_peak", v_peak)
+        peak, reset = np.asarray(self.param(self.v_peak)), np.asarray(self.param(self.vreset))
+        if not np.all(reset < peak):
+            raise ValueError(f"`vreset` ({vreset}) must be below `v_peak` ({v_peak}).")
+        exponent = (peak - np.asarray(self.param(self.vT))) / np.asarray(self.param(self.deltaT))
+        if not np.all(exponent < _MAX_PEAK_EXPONENT):
+            raise ValueError(
+                f"`v_peak` ({v_peak}) must be below `vT + {_MAX_PEAK_EXPONENT:g} deltaT` "
+                "(the exponential term would overflow)."
+            )
+
+        mask = check_wmask(wmask, n, in_size)
+        if wlim is None and init_weights is None:
+            wlim = 4.0 * float(np.max(np.abs(np.asarray(self.param(self.vT)) - self.param(self.EL))))
+            fan_in_mode = fan_in_mode or "sqrt"
+        self.weights = _init_weights(
+            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
+            fan_in_mode=fan_in_mode,
+        )
+        self.ic = _init_bias(
+            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
+        )
+
+    def init_state(self, n_neurons: int) -> Float[Array, "neurons 2"]:
+        v0 = jnp.broadcast_to(self.param(self.EL), (n_neurons,)).astype(self.dtype)
+        return jnp.stack([v0, jnp.zeros((n_neurons,), self.dtype)], axis=1)
+
+    def dynamics(self, t, y: Float[Array, "neurons 2"], args: Any) -> Float[Array, "neurons 2"]:
+        v, i = y[:, 0], y[:, 1]
+        vT, delta = self.param(self.vT), self.param(self.deltaT)
+        exponent = (v - vT) / delta
+        cap = (self.param(self.v_peak) - vT) / delta + 1.0
+        # exp(x) up to `cap`, then its tangent line: finite for any overshoot.
+        growth = jnp.exp(jnp.minimum(exponent, cap)) * (1.0 + jnp.maximum(exponent - cap, 0.0))
+        dv = (-(v - self.param(self.EL)) + delta * growth + i + self.ic) / self.param(self.tmem)
+        di = -i / self.param(self.tsyn)
+        return jnp.stack([dv, di], axis=1)
+
+    def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
+        return y[:, 0] - self.param(self.v_peak)
+
+    def input_spike(
+        self,
+        y: Float[Array, "neurons 2"],
+        from_idx: Int[Array, ""],
+        to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> Float[Array, "neurons 2"]:
+        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
+        return y.at[to_idx, 1].add(w)
+
+    def reset_spiked(
+        self, y: Float[Array, "neurons 2"], spike_mask: Bool[Array, " neurons"]
+    ) -> Float[Array, "neurons 2"]:
+        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
+        return y.at[:, 0].set(v)
+
+    def observe(self, y: Float[Array, "neurons 2"]) -> Float[Array, "neurons 2"]:
+        return y

@@ -1,0 +1,126 @@
+"""Quadratic integrate-and-fire neuron in its phase (theta-neuron) form."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import jax.numpy as jnp
+from jax import random
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from ._params import check_wmask, parameter, trainable_set
+from ._params import init_bias as _init_bias
+from ._params import init_weights as _init_weights
+from .base import Constant, NeuronModel
+from .learnable import with_trainable
+
+
+class QIF(NeuronModel):
+    r"""Quadratic integrate-and-fire neuron with a current-based synapse, phase form.
+
+    The QIF membrane `tmem V' = V^2 + I` reaches `V = +inf` in finite time and
+    restarts from `-inf`. With `V = tan(theta/2)` the same neuron lives on the
+    circle (Ermentrout-Kopell theta neuron, as used by Klos & Memmesheimer):
+
+        tmem dtheta/dt = (1 - cos theta) + (1 + cos theta) (i + ic),
+        tsyn di/dt     = -i.
+
+    State `y[:, 0] = theta` (phase, in `[-pi, pi]`), `y[:, 1] = i` (synaptic
+    current). Spike when `theta` crosses `pi` (`V = +inf`); reset
+    `theta -> -pi` (`V = -inf`), `i` unchanged. A spike of presynaptic row `k`
+    adds `weights[k, j]` to `i_j`. For a constant drive `I = i + ic > 0` the
+    neuron fires with period `pi tmem / sqrt(I)`.
+
+    A trial starts at `theta = 0` (`V = 0`), `i = 0`: the neutral phase, a fixed
+    point when there is no drive, from which any net positive current leads to
+    a spike and a negative one to the resting phase `-2 arctan(sqrt(-I))`.
+
+    `observe` returns `(theta, i)`; the voltage is `V = tan(theta/2)` (unbounded
+    near a spike, hence not observed directly).
+
+    Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
+    `(n_neurons,)`; `tsyn`, `tmem` if named in `trainable` (see `PQIF`).
+
+    | parameter | default | meaning |
+    |---|---|---|
+    | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
+    | `wlim`, `wmean` | 4, 0 | weights uniform on `wmean ± wlim/2` |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
+    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+    """
+
+    time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
+
+    weights: Float[Array, "pre neurons"]
+    ic: Float[Array, " neurons"]
+    tsyn: Array | Constant
+    tmem: Array | Constant
+
+    def __init__(
+        self,
+        key: PRNGKeyArray,
+        n_neurons: int,
+        in_size: int,
+        wmask,
+        tmem=20.0,
+        tsyn=5.0,
+        wlim: float | None = None,
+        wmean: float = 0.0,
+        init_weights=None,
+        blim: float | None = None,
+        bmean: float = 0.0,
+        init_bias=None,
+        fan_in_mode: str | None = None,
+        trainable=(),
+        dtype=jnp.float32,
+    ):
+        self.dtype = dtype
+        train = trainable_set(trainable, self.time_constants)
+        n = n_neurons
+        self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
+        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        mask = check_wmask(wmask, n, in_size)
+        if wlim is None and init_weights is None:
+            wlim, fan_in_mode = 4.0, fan_in_mode or "sqrt"
+        self.weights = _init_weights(
+            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
+            fan_in_mode=fan_in_mode,
+        )
+        self.ic = _init_bias(
+            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
+        )
+
+    def init_state(self, n_neurons: int) -> Float[Array, "neurons 2"]:
+        return jnp.zeros((n_neurons, 2), self.dtype)
+
+    def dynamics(self, t, y: Float[Array, "neurons 2"], args: Any) -> Float[Array, "neurons 2"]:
+        theta, i = y[:, 0], y[:, 1]
+        cos = jnp.cos(theta)
+        dtheta = ((1.0 - cos) + (1.0 + cos) * (i + self.ic)) / self.param(self.tmem)
+        di = -i / self.param(self.tsyn)
+        return jnp.stack([dtheta, di], axis=1)
+
+    def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
+        return y[:, 0] - jnp.pi
+
+    def input_spike(
+        self,
+        y: Float[Array, "neurons 2"],
+        from_idx: Int[Array, ""],
+        to_idx: Int[Array, " targets"],
+        valid_mask: Bool[Array, " targets"],
+    ) -> Float[Array, "neurons 2"]:
+        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
+        return y.at[to_idx, 1].add(w)
+
+    def reset_spiked(
+        self, y: Float[Array, "neurons 2"], spike_mask: Bool[Array, " neurons"]
+    ) -> Float[Array, "neurons 2"]:
+        return y.at[:, 0].set(jnp.where(spike_mask, -jnp.pi, y[:, 0]))
+
+    def observe(self, y: Float[Array, "neurons 2"]) -> Float[Array, "neurons 2"]:
+        return y
+
+
+PQIF = with_trainable(QIF, QIF.time_constants, "PQIF")
+PQIF.__doc__ = "`QIF` with learnable `tsyn` and `tmem` (per neuron)."

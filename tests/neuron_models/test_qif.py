@@ -1,0 +1,372 @@
+"""`QIF` / `PQIF` against independent truths.
+
+Exact settings (float64, Tsit5, PID rtol = atol = 1e-12, Newton 1e-13): spike
+times are compared with
+
+a. the closed form of a bias-driven QIF: from `V = 0` the first spike is at
+   `pi tmem / (2 sqrt(I))`, then one every `pi tmem / sqrt(I)`;
+b. an independent float64 event-driven simulation (`scipy` DOP853, its own
+   event detection, resets and spike delivery by hand) whose right-hand side
+   is the voltage form `tmem V' = V^2 + I` written in the phase chart
+   `theta' = 2 (V^2 + I) / (tmem (1 + V^2))`, `V = tan(theta / 2)`;
+
+and the gradients of spike times and observed states w.r.t. every learnable
+parameter with central finite differences of the simulator.
+"""
+
+from __future__ import annotations
+
+import jax
+
+_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
+jax.config.update("jax_enable_x64", True)
+
+import diffrax  # noqa: E402
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optimistix as optx  # noqa: E402
+import pytest  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+
+import eventax as ex  # noqa: E402
+from eventax.data import yin_yang, yin_yang_spikes  # noqa: E402
+from eventax.neuron_models.qif import PQIF, QIF  # noqa: E402
+
+jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)
+
+
+@pytest.fixture(autouse=True)
+def _float64_mode():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+EXACT = dict(
+    dtype=jnp.float64,
+    solver=diffrax.Tsit5(),
+    stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12),
+    root_finder=optx.Newton(1e-13, 1e-13),
+    solver_stepsize=0.01,
+)
+
+
+# ---------------------------------------------------------------- independent reference
+
+
+def reference_spikes(rhs, weights, y0, in_times, t_end, spike_channel, peak, reset, jump):
+    """Event-driven float64 simulation with `scipy.integrate.solve_ivp` (DOP853).
+
+    Integrates all neurons between events; a terminal event per neuron finds
+    `y[j, spike_channel] = peak[j]` crossing upwards; then `reset(y, j)` and the
+    spike is delivered at once (`jump(y, weights[j])`). Input rows are delivered
+    by hand at their times. Returns `[(time, neuron), ...]` in time order.
+    """
+    shape = y0.shape
+    n = shape[0]
+    pending = sorted((float(t), n + k) for k, row in enumerate(in_times) for t in row if np.isfinite(t))
+
+    def event(j):
+        def crossing(s, z):
+            return z.reshape(shape)[j, spike_channel] - peak[j]
+
+        crossing.terminal, crossing.direction = True, 1.0
+        return crossing
+
+    events = [event(j) for j in range(n)]
+    t, y, spikes = 0.0, np.array(y0, float), []
+    while True:
+        t_next = pending[0][0] if pending else t_end
+        if t_next > t:
+            sol = solve_ivp(
+                lambda s, z: rhs(z.reshape(shape)).ravel(), (t, t_next), y.ravel(),
+                method="DOP853", rtol=1e-10, atol=1e-12, events=events,
+            )
+            assert sol.status >= 0, sol.message
+            if sol.status == 1:
+                t, j = min((te[0], j) for j, te in enumerate(sol.t_events) if len(te))
+                y = reset(sol.y_events[j][0].reshape(shape), j)
+                spikes.append((t, j))
+                y = jump(y, weights[j])
+                continue
+            y = sol.y[:, -1].reshape(shape)
+        t = t_next
+        while pending and pending[0][0] <= t:
+            y = jump(y, weights[pending.pop(0)[1]])
+        if t >= t_end:
+            return spikes
+
+
+def qif_rhs(tmem, tsyn, ic):
+    """Voltage form in the phase chart: theta' = 2 (V^2 + I) / (tmem (1 + V^2))."""
+
+    def rhs(y):
+        theta, i = y[:, 0], y[:, 1]
+        v = np.tan(theta / 2)
+        return np.stack([2 * (v**2 + i + ic) / (tmem * (1 + v**2)), -i / tsyn], axis=1)
+
+    return rhs
+
+
+def qif_reference(weights, tmem, tsyn, ic, in_times, t_end):
+    n = weights.shape[1]
+
+    def reset(y, j):
+        y = y.copy()
+        y[j, 0] = -np.pi
+        return y
+
+    def jump(y, w):
+        y = y.copy()
+        y[:, 1] += w
+        return y
+
+    return reference_spikes(
+        qif_rhs(tmem, tsyn, ic), weights, np.zeros((n, 2)), in_times, t_end, 0,
+        np.full(n, np.pi), reset, jump,
+    )
+
+
+def test_phase_dynamics_equal_the_voltage_form():
+    """`dynamics` is `tmem V' = V^2 + I` under `V = tan(theta/2)` (1e-12 relative)."""
+    rng = np.random.default_rng(0)
+    theta = rng.uniform(-3.0, 3.0, 7)
+    i, ic = rng.normal(size=7), rng.normal(size=7)
+    model = QIF(jax.random.PRNGKey(0), 7, 0, np.ones((7, 7)), tmem=3.0, tsyn=2.0, init_bias=ic, dtype=jnp.float64)
+    got = np.asarray(model.dynamics(0.0, jnp.stack([theta, i], 1), None))
+    expected = qif_rhs(3.0, 2.0, ic)(np.stack([theta, i], 1))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(np.asarray(model.init_state(7)), np.zeros((7, 2)))
+
+
+# ---------------------------------------------------------------- a + b: single neuron
+
+TMEM_1, TSYN_1, T_END_1 = 4.0, 2.0, 30.0
+_record = eqx.filter_jit(lambda net, x: net.record(x, max_spikes=64))
+
+
+def single_neuron(w_self, w_in, ic):
+    return ex.EvNN(
+        QIF, 1, T_END_1, 1, wmask=np.ones((2, 1)), init_weights=np.array([[w_self], [w_in]]),
+        init_bias=ic, tmem=TMEM_1, tsyn=TSYN_1, **EXACT,
+    )
+
+
+def _spike_times(rec):
+    n = int(rec.n_spikes)
+    assert n < rec.times.shape[0]
+    return np.asarray(rec.times[:n]), np.asarray(rec.neurons[:n])
+
+
+@pytest.mark.parametrize("ic", [0.2, 1.0, 3.0])
+def test_bias_driven_neuron_matches_closed_form(ic):
+    """Spike k at `pi tmem / sqrt(I) (k - 1/2)`; tolerance 1e-9 (measured ~1e-12)."""
+    times, _ = _spike_times(_record(single_neuron(0.0, 0.0, ic), jnp.asarray(np.full((1, 4), np.inf))))
+    period = np.pi * TMEM_1 / np.sqrt(ic)
+    expected = period * (np.arange(1, 1 + int(T_END_1 / period + 0.5)) - 0.5)
+    assert len(times) == len(expected) >= 1
+    err = np.max(np.abs(times - expected))
+    print(f"\n[QIF closed form] I={ic}: {len(times)} spikes, max err {err:.2e}")
+    assert err < 1e-9
+
+
+SINGLE_CASES = [
+    # (w_self, w_in, ic, input times)
+    (0.0, 2.5, 0.0, [2.0, 6.0, 7.5, 20.0]),
+    (-0.7, 2.0, 0.1, [1.0, 3.0, 11.0, np.inf]),
+    (0.5, -0.4, 0.6, [4.0, 5.0, 15.0, 22.0]),
+]
+
+
+@pytest.mark.parametrize("case", SINGLE_CASES)
+def test_driven_neuron_matches_scipy(case):
+    """Bias, excitatory/inhibitory input spikes and a self-connection: every spike
+    time within 1e-6 of the scipy reference (measured ~1e-10)."""
+    w_self, w_in, ic, x = case
+    x = np.array([x])
+    times, _ = _spike_times(_record(single_neuron(w_self, w_in, ic), jnp.asarray(x)))
+    ref = qif_reference(np.array([[w_self], [w_in]]), TMEM_1, TSYN_1, ic, x, T_END_1)
+    assert len(times) == len(ref) >= 2
+    err = np.max(np.abs(times - [t for t, _ in ref]))
+    print(f"\n[QIF single] case={case}: {len(times)} spikes, max err vs scipy {err:.2e}")
+    assert err < 1e-6
+
+
+# ---------------------------------------------------------------- network + gradients
+
+N_IN, N_HID, N_OUT = 2, 3, 2
+N = N_HID + N_OUT
+T_END_NET = 30.0
+X_NET = np.array([[1.0, 9.0], [3.0, 14.0]])
+OBS_TIMES = np.array([17.0, 25.0])
+
+
+def _net_arrays():
+    mask = np.zeros((N + N_IN, N), bool)
+    mask[N:, :N_HID] = True
+    mask[:N_HID, N_HID:] = True
+    rng = np.random.default_rng(1)
+    weights = np.where(mask, rng.uniform(1.5, 4.0, mask.shape), 0.0)
+    weights[N, 1], weights[0, 3] = -0.8, -0.6  # some inhibition
+    tmem = np.array([4.0, 5.0, 6.0, 5.0, 4.5])
+    tsyn = np.array([2.0, 3.0, 2.5, 3.0, 2.0])
+    ic = np.array([0.3, -0.05, 0.2, 0.1, -0.02])
+    return mask, weights, tmem, tsyn, ic
+
+
+def network():
+    mask, weights, tmem, tsyn, ic = _net_arrays()
+    return ex.EvNN(
+        PQIF, N, T_END_NET, N_IN, wmask=mask, output_neurons=np.arange(N_HID, N),
+        init_weights=weights, init_bias=ic, tmem=tmem, tsyn=tsyn, **EXACT,
+    )
+
+
+SPIKE_COEFS = np.linspace(1.0, -0.5, 16)
+
+
+def _loss_spikes(net):
+    """A weighted sum of every spike time (hidden and output) from `record`."""
+    rec = net.record(jnp.asarray(X_NET), max_spikes=16)
+    return jnp.sum(jnp.where(jnp.isfinite(rec.times), rec.times, 0.0) * SPIKE_COEFS), rec
+
+
+def _loss_states(net):
+    s = net.state_at_t(jnp.asarray(X_NET), jnp.asarray(OBS_TIMES))  # (n_out, times, [theta, i])
+    return jnp.sum(s[..., 0] * jnp.array([[0.3, 0.8], [1.1, -0.5]])) + 0.4 * jnp.sum(s[..., 1])
+
+
+@eqx.filter_jit
+def _evaluate(net):
+    (l1, rec), g1 = eqx.filter_value_and_grad(_loss_spikes, has_aux=True)(net)
+    l2, g2 = eqx.filter_value_and_grad(_loss_states)(net)
+    return jnp.stack([l1, l2]), (g1, g2), rec
+
+
+def _leaves(model):
+    return {"weights": model.weights, "ic": model.ic, "tmem": model.tmem, "tsyn": model.tsyn}
+
+
+@pytest.fixture(scope="module")
+def evaluated_network():
+    """The network and its losses, gradients and spike record (compiled once)."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    net = network()
+    result = net, _evaluate(net)
+    jax.config.update("jax_enable_x64", previous)
+    return result
+
+
+def test_network_matches_scipy(evaluated_network):
+    """2 inputs -> 3 hidden -> 2 outputs: all 9 spikes within 1e-6 of scipy (measured ~1e-10)."""
+    net, (_, _, rec) = evaluated_network
+    times, neurons = _spike_times(rec)
+    mask, weights, tmem, tsyn, ic = _net_arrays()
+    ref = qif_reference(weights, tmem, tsyn, ic, X_NET, T_END_NET)
+    assert [j for _, j in ref] == list(neurons)
+    assert set(neurons) == set(range(N))  # every neuron spikes
+    err = np.max(np.abs(times - [t for t, _ in ref]))
+    print(f"\n[QIF network] {len(times)} spikes, max err vs scipy {err:.2e}")
+    assert err < 1e-6
+
+
+def test_network_gradients_match_finite_differences(evaluated_network):
+    """d(spike-time loss) and d(state loss) w.r.t. weights, ic, tmem, tsyn vs central FD.
+
+    Step `h = 1e-5 max(1, |p|)`; error relative to `max(|fd|, 1e-3 max |fd|)`
+    per loss, tolerance 1e-5 (measured ~1e-7).
+    """
+    net, (_, grads, rec) = evaluated_network
+    n_spikes = int(rec.n_spikes)
+    mask = np.asarray(net.wmask.value)
+    worst = 0.0
+    for loss_idx in range(2):
+        ad = _leaves(grads[loss_idx].neuron_model)
+        rows = []
+        for name, value in _leaves(net.neuron_model).items():
+            value = np.asarray(value)
+            for idx in zip(*np.nonzero(mask if name == "weights" else np.ones(value.shape, bool))):
+                h = 1e-5 * max(1.0, abs(value[idx]))
+                diffs = []
+                for sign in (1.0, -1.0):
+                    bumped = eqx.tree_at(
+                        lambda n: getattr(n.neuron_model, name), net, jnp.asarray(value).at[idx].add(sign * h)
+                    )
+                    losses, _, rec_b = _evaluate(bumped)
+                    assert int(rec_b.n_spikes) == n_spikes
+                    diffs.append(float(losses[loss_idx]))
+                rows.append((name, idx, float(np.asarray(ad[name])[idx]), (diffs[0] - diffs[1]) / (2 * h)))
+        floor = 1e-3 * max(abs(fd) for *_, fd in rows)
+        for name, idx, g, fd in rows:
+            rel = abs(g - fd) / max(abs(fd), floor)
+            worst = max(worst, rel)
+            assert rel < 1e-5, (loss_idx, name, idx, g, fd)
+    print(f"\n[QIF gradients] {len(rows)} parameters x 2 losses, worst relative error {worst:.2e}")
+
+
+# ---------------------------------------------------------------- float32 training step
+
+
+def test_ffevnn_float32_training_step_and_save_load(tmp_path):
+    """FFEvNN([50, 3]) on 8 Yin-Yang samples: finite loss and gradients under jit +
+    vmap; some outputs spike; a saved and loaded network gives identical ttfs."""
+    jax.config.update("jax_enable_x64", False)  # the autouse fixture restores it
+    features, labels = yin_yang(8, seed=0)
+    x = jnp.asarray(yin_yang_spikes(features), jnp.float32)
+    net = ex.FFEvNN(
+        [50, 3], 5, PQIF, 30.0, key=jax.random.PRNGKey(0), tmem=5.0, tsyn=2.5,
+        wlim=3.0, wmean=1.5, output_no_spike_value=30.0,
+    )
+
+    @eqx.filter_jit
+    @eqx.filter_value_and_grad(has_aux=True)
+    def loss_fn(net, x, labels):
+        ttfs = jax.vmap(net.ttfs)(x)
+        logp = jax.nn.log_softmax(-ttfs, axis=-1)
+        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1)), ttfs
+
+    (loss, ttfs), grads = loss_fn(net, x, jnp.asarray(labels))
+    leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_array))
+    assert np.isfinite(float(loss))
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
+    assert any(float(jnp.max(jnp.abs(g))) > 0 for g in leaves)
+    spiked = float(jnp.mean(ttfs < 30.0))
+    print(f"\n[QIF FFEvNN] loss={float(loss):.4f}, fraction of outputs that spiked {spiked:.2f}")
+    assert spiked > 0.25
+
+    ex.save_evnn(tmp_path / "qif.eqx", net)
+    loaded, _ = ex.load_evnn(tmp_path / "qif.eqx")
+    assert type(loaded.neuron_model) is PQIF
+    (_, ttfs_loaded), _ = loss_fn(loaded, x, jnp.asarray(labels))
+    np.testing.assert_array_equal(np.asarray(ttfs_loaded), np.asarray(ttfs))
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(tmem=-1.0), "tmem"),
+        (dict(tsyn=0.0), "tsyn"),
+        (dict(tmem=np.ones(3)), "tmem"),
+        (dict(tsyn=np.nan), "tsyn"),
+        (dict(trainable=("thresh",)), "trainable"),
+        (dict(wmask=np.ones((2, 2))), "wmask"),
+    ],
+)
+def test_bad_parameters_raise(kwargs, name):
+    args = dict(key=jax.random.PRNGKey(0), n_neurons=2, in_size=1, wmask=np.ones((3, 2)))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=name):
+        QIF(**args)
+
+
+def test_pqif_trains_time_constants():
+    model = PQIF(jax.random.PRNGKey(0), 3, 1, np.ones((4, 3)), tmem=np.array([1.0, 2.0, 3.0]))
+    assert model.tmem.shape == (3,) and model.tsyn.shape == (3,)
+    assert isinstance(QIF(jax.random.PRNGKey(0), 3, 1, np.ones((4, 3))).tmem, ex.Constant)
+    assert QIF.time_constants == ("tsyn", "tmem")
