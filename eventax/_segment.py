@@ -98,17 +98,23 @@ def _locate(net: EvNN, terms, s: _Step):
     # A step of zero length cannot hold a crossing; widen it so the
     # interpolant stays finite in batch elements that did not cross.
     t_hi = jnp.where(s.t > s.t_prev, s.t, s.t_prev + 1)
+    # Divide the condition by its secant slope over the step, so that the root
+    # finder's tolerance on the function value is a tolerance in time whatever
+    # the units of `spike_condition` (a steep condition, e.g. mV/ms, otherwise
+    # fails Newton's |f| < atol test). The root and its IFT gradient are unchanged.
+    rise = _crossing(model, s.t, s.y) - _crossing(model, s.t_prev, s.y_prev)
+    slope = jax.lax.stop_gradient(jnp.maximum(rise, jnp.finfo(s.t.dtype).tiny) / (t_hi - s.t_prev))
 
     def interp(t, args):
-        dense, t_lo, t_hi, _, _ = args
+        dense, t_lo, t_hi, *_ = args
         return solver.interpolation_cls(t0=t_lo, t1=t_hi, **dense).evaluate(t)
 
     def fn(t, args):
         # Where nothing crossed, put a harmless root at the step end.
-        _, _, t_hi, crossed, model = args
-        return jnp.where(crossed, _crossing(model, t, interp(t, args)), t_hi - t)
+        _, _, t_hi, crossed, model, slope = args
+        return jnp.where(crossed, _crossing(model, t, interp(t, args)) / slope, t_hi - t)
 
-    args = (dense, s.t_prev, t_hi, s.crossed, model)
+    args = (dense, s.t_prev, t_hi, s.crossed, model, slope)
     sol = optx.root_find(
         fn, net.root_finder, t_hi, args=args, options={"lower": s.t_prev, "upper": t_hi},
         throw=False,

@@ -32,6 +32,11 @@ give first-spike times that differ by ~1e-5 (median, also in float64); a spike t
 reaches threshold amplifies this (and f32 rounding) into a large gradient difference for
 that sample, which the check reports as its "worst sample".
 
+`--model qif`: the same network of QIF neurons. The two QIF formulations differ (ours: the
+theta neuron `tmem theta' = 1 - cos theta + (1 + cos theta) I`; 0.1.0: its own scaled phase
+equation), so their spike times are not expected to agree; the check is reported, the
+timing is taken with `--allow-mismatch`, and the spike statistics show the work each did.
+
 Only the standard library and NumPy are imported at module level: the baseline's worker
 must never import this project's `eventax`, and each implementation is imported inside the
 functions that use it.
@@ -63,6 +68,7 @@ T_MAX = 30.0
 IN_SIZE = 5
 N_OUT = 3
 LIF_PARAMS = {"thresh": 1.0, "tsyn": 5.0, "tmem": 20.0, "vreset": 0.0}
+QIF_PARAMS = {"tsyn": 5.0, "tmem": 20.0}
 ROOT_TOL = 1e-5  # Newton rtol = atol, the same for both implementations
 WEIGHT_SEED = 0
 # Weights uniform on mean ± width/2, scaled by 1/sqrt(fan_in): most hidden neurons fire and
@@ -138,12 +144,13 @@ def _build_ours(weights, cfg):
 
     import eventax as ev
 
+    model, params = (ev.QIF, QIF_PARAMS) if cfg.get("model") == "qif" else (ev.LIF, LIF_PARAMS)
     return ev.FFEvNN(
-        [_hidden(weights), N_OUT], IN_SIZE, ev.LIF, T_MAX,
+        [_hidden(weights), N_OUT], IN_SIZE, model, T_MAX,
         solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
         solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(),
         root_finder=optx.Newton(rtol=ROOT_TOL, atol=ROOT_TOL), dtype=_dtype(cfg),
-        init_weights=weights, init_bias=0.0, **_segment_kwargs(cfg), **LIF_PARAMS,
+        init_weights=weights, init_bias=0.0, **_segment_kwargs(cfg), **params,
     )
 
 
@@ -166,15 +173,16 @@ def _build_baseline(weights, cfg):
     import jax.numpy as jnp
     import optimistix as optx
     from eventax.evnn import FFEvNN
-    from eventax.neuron_models import LIF
+    from eventax.neuron_models import LIF, QIF
 
+    model, params = (QIF, QIF_PARAMS) if cfg.get("model") == "qif" else (LIF, LIF_PARAMS)
     return FFEvNN(
-        [_hidden(weights), N_OUT], IN_SIZE, LIF, T_MAX, key=jax.random.PRNGKey(0),
+        [_hidden(weights), N_OUT], IN_SIZE, model, T_MAX, key=jax.random.PRNGKey(0),
         solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
         solver=dfx.Euler(), stepsize_controller=dfx.ConstantStepSize(),
         root_finder=optx.Newton(rtol=ROOT_TOL, atol=ROOT_TOL), dtype=_dtype(cfg),
         adjoint=_baseline_adjoint(cfg["baseline_adjoint"]),
-        init_weights=jnp.asarray(weights, _dtype(cfg)), init_bias=0.0, **LIF_PARAMS,
+        init_weights=jnp.asarray(weights, _dtype(cfg)), init_bias=0.0, **params,
     )
 
 
@@ -262,6 +270,7 @@ def run_worker(args) -> None:
         "max_event_steps": args.max_event_steps,
         "baseline_adjoint": args.baseline_adjoint,
         "segment_max_steps": args.segment_max_steps,
+        "model": args.model,
     }
     net = build_network(args.impl, data["weights"], cfg)
     import jax.numpy as jnp
@@ -352,7 +361,7 @@ def spawn(python: str, mode: str, impl: str, args, workload_file: Path, tmp: Pat
         python, str(Path(__file__).resolve()), "--worker", mode, "--impl", impl,
         "--workload-file", str(workload_file), "--out", str(out), "--dt", str(args.dt),
         "--repeats", str(args.repeats), "--max-event-steps", str(max_events),
-        "--baseline-adjoint", args.baseline_adjoint,
+        "--baseline-adjoint", args.baseline_adjoint, "--model", args.model,
     ]
     if args.segment_max_steps is not None:
         cmd += ["--segment-max-steps", str(args.segment_max_steps)]
@@ -526,7 +535,7 @@ def _max_events(args, workload, tmp):
 def _config(args, wpath: Path) -> dict:
     return {
         "workload": f"yy-5-{args.hidden}-3",
-        "model": "LIF",
+        "model": args.model.upper(),
         "dt": args.dt,
         "batch": args.batch,
         "hidden": args.hidden,
@@ -578,7 +587,7 @@ def _figure(impl_record, path):
 def markdown(record: dict) -> str:
     """Readable table of one configuration: ours, baseline, ours / baseline."""
     lines = [
-        f"### {record['workload']} LIF, dt={record['dt']}, batch={record['batch']}, "
+        f"### {record['workload']} {record.get('model', 'LIF')}, dt={record['dt']}, batch={record['batch']}, "
         f"baseline adjoint={record['baseline_adjoint']} ({record['timestamp']})",
         "",
         f"`{record['command']}`; {record['repeats']} timed runs (median) after a warm-up call; "
@@ -653,7 +662,7 @@ def write_results(record: dict) -> None:
 
 
 def _config_key(rec: dict) -> tuple:
-    keys = ("workload", "dt", "batch", "hidden", "baseline_adjoint", "ours_segment_max_steps", "only")
+    keys = ("workload", "model", "dt", "batch", "hidden", "baseline_adjoint", "ours_segment_max_steps", "only")
     return tuple(rec.get(k) for k in keys)
 
 
@@ -665,6 +674,8 @@ def parse_args(argv=None):
     p.add_argument("--dt", type=float, default=0.01, help="Euler step (also 0.001, 0.05)")
     p.add_argument("--batch", type=int, default=256, help="number of samples (batch size)")
     p.add_argument("--hidden", type=int, default=50, help="hidden layer size")
+    p.add_argument("--model", choices=["lif", "qif"], default="lif",
+                   help="neuron model; QIF formulations differ between the two, see module docstring")
     p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
     p.add_argument("--only", choices=["ours", "baseline"], help="time only this implementation")
     p.add_argument("--baseline-python", default=DEFAULT_BASELINE_PYTHON)
