@@ -93,7 +93,9 @@ class Izhikevich(NeuronModel):
         def param(name, value, positive=False):
             return parameter(name, value, n, dtype, trainable=name in train, positive=positive)
 
-        self.a = param("a", a, positive=True)
+        self.a = param("a", a)
+        if not np.all(np.asarray(self.param(self.a)) > 0):
+            raise ValueError(f"`a` (the recovery rate, 1/ms) must be positive; got {a!r}.")
         self.b = param("b", b)
         self.c = param("c", c)
         self.d = param("d", d)

@@ -31,9 +31,10 @@ class QIF(NeuronModel):
     adds `weights[k, j]` to `i_j`. For a constant drive `I = i + ic > 0` the
     neuron fires with period `pi tmem / sqrt(I)`.
 
-    A trial starts at `theta = 0` (`V = 0`), `i = 0`: the neutral phase, a fixed
-    point when there is no drive, from which any net positive current leads to
-    a spike and a negative one to the resting phase `-2 arctan(sqrt(-I))`.
+    A trial starts at `theta = 0` (`V = 0`), `i = 0`: the neutral phase, the
+    fixed point without drive. A positive current moves the phase towards a
+    spike, a constant negative one towards the resting phase
+    `-2 arctan(sqrt(-I))` (`V = -sqrt(-I)`).
 
     `observe` returns `(theta, i)`; the voltage is `V = tan(theta/2)` (unbounded
     near a spike, hence not observed directly).
