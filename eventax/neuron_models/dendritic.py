@@ -33,11 +33,13 @@ class DendriticNeuron(NeuronModel):
         m(x) = (1 + tanh((x - v1) / v2)) / 2     (activation, opens above v1)
         h(x) = (1 - tanh((x - v3) / v4)) / 2     (inactivation, closes above v3 > v1).
 
-    `m h` is a bump: the dendritic spike current is largest when `vd` peaks
-    just above `v1` and shrinks when strong input drives `vd` past `v3`, like
-    the dendritic calcium action potentials (dCaAPs) of human L2/3 neurons
-    (Gidon et al., Science 2020), whose amplitude falls for inputs above
-    threshold. One such neuron computes XOR of two inputs on one dendrite.
+    `m h` is a bump over the window `v1 < vd < v3`: the dendritic spike `d` is
+    largest for threshold-level input, whose `vd` peaks inside the window, and
+    shrinks for strong input, which drives `vd` through and past it, like the
+    dendritic calcium action potentials (dCaAPs) of human L2/3 neurons (Gidon
+    et al., Science 2020). So one neuron computes XOR: with the defaults and
+    two inputs of weight 3 on one dendrite, one input lifts `vd` to 1.23 and
+    the soma spikes; both lift it to 2.46 and the soma stays below threshold.
 
     State `y` `(n_neurons, 1 + 3 N)` = `(v, i_1..i_N, vd_1..vd_N, d_1..d_N)`,
     all 0 at `t0`; `observe` returns it unchanged. Spike when `v` crosses
@@ -120,7 +122,8 @@ class DendriticNeuron(NeuronModel):
         trainable=(),
         dtype=jnp.float32,
     ):
-        if isinstance(n_dendrites, bool) or not isinstance(n_dendrites, (int, np.integer)) or n_dendrites < 1:
+        if isinstance(n_dendrites, bool) or not isinstance(n_dendrites, (int, np.integer)) \
+                or n_dendrites < 1:
             raise ValueError(f"`n_dendrites` must be an integer >= 1; got {n_dendrites!r}.")
         self.dtype = dtype
         self.n_dendrites = nd = int(n_dendrites)
@@ -144,29 +147,13 @@ class DendriticNeuron(NeuronModel):
                 f"`v3` ({v3}) must exceed `v1` ({v1}): inactivation sits above activation."
             )
 
-        n_pre = n + in_size
-        mask = check_wmask(wmask, n, in_size)[:, :, None] & _dendrite_onehot(dendrite_map, n_pre, n, nd)
+        mask = check_wmask(wmask, n, in_size)[:, :, None]
+        mask = mask & _dendrite_onehot(dendrite_map, n + in_size, n, nd)
         self.dendrite_mask = None if dendrite_map is None else Constant(mask)
         if wlim is None and init_weights is None:
             wlim = 4.0 * float(np.max(np.asarray(self.param(self.v1))))
             fan_in_mode = fan_in_mode or "sqrt"
-        if init_weights is not None:
-            init_weights = np.asarray(init_weights)
-            if init_weights.ndim == 2:  # (pre, neurons): the same weight on every contacted dendrite
-                init_weights = init_weights[:, :, None]
-            if init_weights.ndim > 3 or any(
-                a not in (1, b) for a, b in zip(init_weights.shape[::-1], mask.shape[::-1])
-            ):
-                raise ValueError(
-                    f"`init_weights` must be a scalar or broadcast to ({n_pre}, {n}) or "
-                    f"({n_pre}, {n}, {nd}); got shape {init_weights.shape}."
-                )
-            init_weights = np.broadcast_to(init_weights, mask.shape).reshape(n_pre, n * nd)
-        w = _params.init_weights(
-            key, mask.reshape(n_pre, n * nd), dtype, wlim=wlim, wmean=wmean,
-            init_weights=init_weights, fan_in_mode=fan_in_mode,
-        )
-        self.weights = w.reshape(mask.shape)
+        self.weights = _init_weights(key, mask, dtype, wlim, wmean, init_weights, fan_in_mode)
         self.ic = _params.init_bias(
             random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
         )
@@ -175,7 +162,9 @@ class DendriticNeuron(NeuronModel):
         nd = self.n_dendrites
         return y[:, 0], y[:, 1 : 1 + nd], y[:, 1 + nd : 1 + 2 * nd], y[:, 1 + 2 * nd :]
 
-    def dendritic_drive(self, vd: Float[Array, "neurons dendrites"]) -> Float[Array, "neurons dendrites"]:
+    def dendritic_drive(
+        self, vd: Float[Array, "neurons dendrites"]
+    ) -> Float[Array, "neurons dendrites"]:
         """Steady-state dendritic spike current `gdca m(vd) h(vd)`."""
         p = self.param
         m = 0.5 * (1.0 + jnp.tanh((vd - p(self.v1)) / p(self.v2)))
@@ -185,7 +174,9 @@ class DendriticNeuron(NeuronModel):
     def init_state(self, n_neurons: int) -> Float[Array, "neurons channels"]:
         return jnp.zeros((n_neurons, 1 + 3 * self.n_dendrites), self.dtype)
 
-    def dynamics(self, t, y: Float[Array, "neurons channels"], args: Any) -> Float[Array, "neurons channels"]:
+    def dynamics(
+        self, t, y: Float[Array, "neurons channels"], args: Any
+    ) -> Float[Array, "neurons channels"]:
         p = self.param
         v, i, vd, d = self._split(y)
         soma_in = jnp.sum(d + p(self.gc) * vd, axis=1)
@@ -239,6 +230,30 @@ def _dendrite_parameter(name, value, n, nd, dtype, trainable, positive):
     if trainable:
         return jnp.asarray(np.broadcast_to(arr, (n, nd)), dtype)
     return Constant(arr)
+
+
+def _init_weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
+    """Weights `(pre, neurons, N)`, zero where `mask` is; fan-in counted per dendrite.
+
+    `init` may be a scalar, `(pre, neurons)` (same weight on every contacted
+    dendrite) or anything broadcastable to `(pre, neurons, N)`.
+    """
+    n_pre, n, nd = mask.shape
+    if init is not None:
+        init = np.asarray(init)
+        if init.ndim == 2:
+            init = init[:, :, None]
+        if init.ndim > 3 or any(a not in (1, b) for a, b in zip(init.shape[::-1], mask.shape[::-1])):
+            raise ValueError(
+                f"`init_weights` must be a scalar or broadcast to ({n_pre}, {n}) or "
+                f"({n_pre}, {n}, {nd}); got shape {init.shape}."
+            )
+        init = np.broadcast_to(init, mask.shape).reshape(n_pre, n * nd)
+    w = _params.init_weights(
+        key, mask.reshape(n_pre, n * nd), dtype, wlim=wlim, wmean=wmean, init_weights=init,
+        fan_in_mode=fan_in_mode,
+    )
+    return w.reshape(mask.shape)
 
 
 def _dendrite_onehot(dendrite_map, n_pre, n, nd):

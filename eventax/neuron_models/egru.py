@@ -30,8 +30,11 @@ class EGRU(NeuronModel):
         tmem dc/dt = u (z - c)
 
     so `c` relaxes towards the candidate `z` at a rate set by the update gate
-    `u`, linearly in `c`. The reset gate `r` scales the spike-driven candidate
-    drive, as in the "reset-after" GRU `z = tanh(b + r ⊙ W h)`.
+    `u`, linearly in `c` (the continuous-time limit of the GRU update
+    `c <- u z + (1 - u) c`). The reset gate `r` of the receiving cell scales
+    its spike-driven candidate drive, as in the "reset-after" GRU
+    `z = tanh(b + r ⊙ W h)`; the paper's events carry `c` (graded), here they
+    are binary, so a cell never reads another cell's state.
     State `y[:, 0:4] = (c, i_u, i_r, i_z)`, all 0 at `t0`; `observe` returns
     `(c, u, r, z)`.
 

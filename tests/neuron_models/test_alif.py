@@ -1,0 +1,327 @@
+"""`ALIF` against an independent SciPy event-driven simulation, finite differences and Yin-Yang.
+
+The float64 tests use near-exact settings (Tsit5, PID rtol = atol = 1e-12,
+Newton 1e-13) and compare with `scipy.integrate.solve_ivp(DOP853, rtol=1e-10,
+atol=1e-12)` whose right-hand side is written here in NumPy, with its own
+event detection and the reset and spike deliveries applied by hand.
+"""
+
+from __future__ import annotations
+
+import jax
+
+# x64 is process-global: on while this module is imported and while its tests
+# run (autouse fixture), restored at the end of the import.
+_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
+jax.config.update("jax_enable_x64", True)
+
+import diffrax  # noqa: E402
+import equinox as eqx  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optimistix as optx  # noqa: E402
+import pytest  # noqa: E402
+from scipy.integrate import solve_ivp  # noqa: E402
+
+import eventax as ex  # noqa: E402
+from eventax.data import yin_yang, yin_yang_spikes  # noqa: E402
+from eventax.neuron_models.alif import ALIF  # noqa: E402
+
+TRAINABLE = ("thresh", "vreset", "beta", "tsyn", "tmem", "ta")
+EXACT = dict(
+    dtype=jnp.float64,
+    solver=diffrax.Tsit5(),
+    stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12),
+    root_finder=optx.Newton(1e-13, 1e-13),
+    solver_stepsize=0.01,
+    trainable=TRAINABLE,
+)
+
+
+@pytest.fixture(autouse=True)
+def _float64_mode():
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+# ----------------------------------------------------------------------- reference
+
+
+def event_driven(rhs, condition, reset, deliver, y0, inputs, t_end):
+    """Spikes `[(t, neuron)]` by SciPy: `solve_ivp` between events, one terminal
+    event per neuron (`condition(y)[j]` crossing 0 upwards), then `reset(y, j)`
+    and the spike's zero-delay delivery `deliver(y, j)`; input spikes
+    `[(time, row)]` are delivered by hand. `reset`/`deliver` edit `y` in place."""
+    n = len(condition(y0))
+
+    def event(j):
+        def f(t, y):
+            return condition(y)[j]
+
+        f.terminal, f.direction = True, 1.0
+        return f
+
+    events = [event(j) for j in range(n)]
+    queue = sorted(inputs)
+    y, t, spikes = np.array(y0, float), 0.0, []
+    while t < t_end:
+        t_next = queue[0][0] if queue else t_end
+        if t_next > t:
+            sol = solve_ivp(lambda t, y: rhs(y), (t, t_next), y, method="DOP853", rtol=1e-10,
+                            atol=1e-12, events=events, max_step=0.5)
+            if sol.status == 1:
+                j = next(j for j, te in enumerate(sol.t_events) if len(te))
+                t, y = sol.t_events[j][0], sol.y_events[j][0].copy()
+                spikes.append((t, j))
+                reset(y, j)
+                deliver(y, j)
+                continue
+            t, y = t_next, sol.y[:, -1].copy()
+        if queue and queue[0][0] <= t:
+            deliver(y, queue.pop(0)[1])
+    return spikes
+
+
+def reference_alif(p, weights, ic, inputs, t_end):
+    """ALIF spikes by `event_driven`; state `y = (v, i, a)` stacked per channel."""
+    n = len(ic)
+
+    def rhs(y):
+        v, i, a = y.reshape(3, n)
+        return np.concatenate([(-v + i + ic) / p["tmem"], -i / p["tsyn"], -a / p["ta"]])
+
+    def condition(y):
+        return y[:n] - p["thresh"] - p["beta"] * y[2 * n :]
+
+    def reset(y, j):
+        y[j], y[2 * n + j] = p["vreset"][j], y[2 * n + j] + 1.0
+
+    def deliver(y, row):
+        y[n : 2 * n] += weights[row]
+
+    return event_driven(rhs, condition, reset, deliver, np.zeros(3 * n), inputs, t_end)
+
+
+def reference(net, x, t_end):
+    """`reference_alif` with the parameters of `net` and input spike times `x`."""
+    m = net.neuron_model
+    p = {name: np.broadcast_to(np.asarray(m.param(getattr(m, name))), (net.n_neurons,)) for name in TRAINABLE}
+    inputs = [(float(t), net.n_neurons + k) for k, ts in enumerate(np.asarray(x)) for t in ts if np.isfinite(t)]
+    return reference_alif(p, np.asarray(m.weights), np.asarray(m.ic), inputs, t_end)
+
+
+def compare(net, rec, x, t_end):
+    """Max |t - t_scipy| over the spikes of `rec` (which must match SciPy's neurons)."""
+    n = int(rec.n_spikes)
+    got = list(zip(np.asarray(rec.times[:n]), np.asarray(rec.neurons[:n])))
+    ref = reference(net, x, t_end)
+    assert [j for _, j in got] == [j for _, j in ref], (got, ref)
+    return max(abs(a - b) for (a, _), (b, _) in zip(got, ref)), n
+
+
+_record = eqx.filter_jit(lambda net, x: net.record(x, max_spikes=64))
+
+
+# --------------------------------------------------------------------- single neuron
+
+T_SINGLE = 60.0
+X_SINGLE = np.array([[3.0, 4.0, 20.0, 21.0, 35.0]])
+
+
+def single_neuron():
+    """Bias-driven ALIF (ic = 1.6) with an inhibitory autapse and 5 excitatory input spikes."""
+    return ex.EvNN(
+        ALIF, 1, T_SINGLE, 1, wmask=np.ones((2, 1)), init_weights=np.array([[-0.3], [1.5]]),
+        init_bias=2.0, thresh=1.0, beta=0.4, tsyn=3.0, tmem=8.0, ta=25.0, vreset=-0.2, **EXACT,
+    )
+
+
+def test_single_neuron_matches_scipy():
+    """Spike times of one driven, adapting neuron vs SciPy: |dt| <= 1e-6 (measured
+    ~1e-11). After the last input the interval exceeds the non-adapting bias
+    period tmem ln((ic - vreset)/(ic - thresh)) = 6.3: the threshold has risen."""
+    net = single_neuron()
+    rec = _record(net, jnp.asarray(X_SINGLE))
+    err, n = compare(net, rec, X_SINGLE, T_SINGLE)
+    print(f"\n[ALIF single] {n} spikes, max |t - t_scipy| = {err:.2e}")
+    assert n >= 5 and err <= 1e-6
+    t = np.asarray(rec.times[:n])
+    assert t[-2] > X_SINGLE.max() and t[-1] - t[-2] > 8.0 * np.log(2.2 / 1.0)
+
+
+# --------------------------------------------------------------------- small network
+
+N_IN, N_HID, N_OUT = 2, 3, 2
+N = N_HID + N_OUT
+T_NET = 30.0
+X_NET = np.array([[1.0, 9.0, 16.0], [2.5, 12.0, np.inf]])
+OBS = np.array([12.0, 25.0])
+
+
+def ff_mask():
+    mask = np.zeros((N + N_IN, N), bool)
+    mask[N:, :N_HID] = True
+    mask[:N_HID, N_HID:] = True
+    return mask
+
+
+def small_network():
+    rng = np.random.default_rng(1)
+    mask = ff_mask()
+    w = np.where(mask, rng.uniform(1.5, 3.5, mask.shape), 0.0)
+    w[0, N_HID] = -0.8  # one inhibitory synapse
+    return ex.EvNN(
+        ALIF, N, T_NET, N_IN, wmask=mask, init_weights=w, init_bias=rng.uniform(0.3, 0.8, N),
+        thresh=rng.uniform(0.8, 1.2, N), beta=rng.uniform(0.2, 0.6, N), tsyn=rng.uniform(2.0, 4.0, N),
+        tmem=rng.uniform(4.0, 8.0, N), ta=rng.uniform(10.0, 30.0, N), vreset=-0.1, **EXACT,
+    )
+
+
+# --------------------------------------------------------------------- gradients
+
+# One compiled program per loss serves the SciPy comparison (its aux is the
+# spike record), the AD gradients and the FD evaluations: compiling costs far
+# more here than the unused backward passes.
+SPIKE_COEF = np.random.default_rng(2).uniform(0.5, 1.5, 64)
+STATE_COEF = np.random.default_rng(3).uniform(-1.0, 1.0, (N, len(OBS), 3))
+
+
+def _spike_loss(net):
+    rec = net.record(jnp.asarray(X_NET), max_spikes=64)
+    return jnp.sum(jnp.where(jnp.isfinite(rec.times), rec.times, 0.0) * SPIKE_COEF), rec
+
+
+def _state_loss(net):
+    return jnp.sum(net.state_at_t(jnp.asarray(X_NET), jnp.asarray(OBS)) * STATE_COEF)
+
+
+_spike_loss_grad = eqx.filter_jit(eqx.filter_value_and_grad(_spike_loss, has_aux=True))
+_state_loss_grad = eqx.filter_jit(eqx.filter_value_and_grad(_state_loss))
+
+
+def _losses_and_grads(net):
+    (l1, rec), g1 = _spike_loss_grad(net)
+    l2, g2 = _state_loss_grad(net)
+    return np.array([float(l1), float(l2)]), (g1, g2)
+
+
+def test_small_network_matches_scipy():
+    """2 inputs -> 3 -> 2 ALIF (every neuron spikes at least twice): |dt| <= 1e-6."""
+    net = small_network()
+    (_, rec), _ = _spike_loss_grad(net)
+    err, n = compare(net, rec, X_NET, T_NET)
+    counts = np.bincount(np.asarray(rec.neurons[:n]), minlength=N)
+    print(f"\n[ALIF network] {n} spikes {counts.tolist()}, max |t - t_scipy| = {err:.2e}")
+    assert np.all(counts >= 2) and err <= 1e-6
+
+
+LEAVES = ("weights", "ic") + TRAINABLE
+
+
+def test_gradients_match_finite_differences():
+    """d(spike-time loss) and d(state loss) w.r.t. every learnable array vs central FD.
+
+    Spike loss: weighted sum of all recorded spike times (hidden and output);
+    state loss: weighted sum of (v, i, a) of all neurons at t = 12, 25 (after
+    spikes and resets). For each learnable array (weights on the real synapses,
+    ic, thresh, vreset, beta, tsyn, tmem, ta) the directional derivative along
+    `u * sign(grad)` (u uniform in [0.5, 1.5]) is compared with a central
+    difference of step 1e-6 (float64; the FD truncation error, ~h^2, is
+    below 1e-7 relative there). Tolerance: relative error <= 1e-5.
+    """
+    net = small_network()
+    losses, grads = _losses_and_grads(net)
+    model, mask, rng = net.neuron_model, ff_mask(), np.random.default_rng(4)
+    h, worst = 1e-6, 0.0
+    for name in LEAVES:
+        leaf = getattr(model, name)
+        for k, loss in enumerate(["spike-time", "state"]):
+            g = np.asarray(getattr(grads[k].neuron_model, name))
+            assert np.any(g != 0), (name, loss)
+            d = rng.uniform(0.5, 1.5, g.shape) * np.sign(g)
+            ad = float(np.sum(g * d))
+
+            def shifted(eps, name=name, leaf=leaf, d=d):
+                return eqx.tree_at(lambda n: getattr(n.neuron_model, name), net, leaf + eps * d)
+
+            fd = (_losses_and_grads(shifted(h))[0][k] - _losses_and_grads(shifted(-h))[0][k]) / (2 * h)
+            rel = abs(ad - fd) / abs(fd)
+            worst = max(worst, rel)
+            print(f"\n[ALIF grad] {loss:10s} d/d{name:7s}: AD {ad:+.10e} FD {fd:+.10e} rel {rel:.1e}", end="")
+            assert rel <= 1e-5, (name, loss)
+    print(f"\n[ALIF grad] worst relative error {worst:.2e}")
+    for g in grads:
+        assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)
+
+
+# --------------------------------------------------------------------- Yin-Yang, float32
+
+features, labels = yin_yang(size=8, seed=42)
+X_YY = jnp.asarray(yin_yang_spikes(features, 30.0), jnp.float32)
+Y_YY = jnp.asarray(labels)
+
+
+def _yy_loss(net, x, y):
+    times = jax.vmap(net.ttfs)(x)
+    logp = jax.nn.log_softmax(-times, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1)), times
+
+
+_yy_value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(_yy_loss, has_aux=True))
+
+
+def test_yinyang_float32_value_and_grad_and_save_load(tmp_path):
+    """FFEvNN([50, 3]) of ALIF on 8 Yin-Yang samples: finite loss and gradients,
+    some outputs spike, and a saved-and-loaded network gives identical results."""
+    net = ex.FFEvNN(
+        [50, 3], 5, ALIF, 30.0, key=jax.random.PRNGKey(0), wmean=2.5, wlim=3.0,
+        output_no_spike_value=30.0, trainable=("tmem", "ta"),
+    )
+    (loss, times), grads = _yy_value_and_grad(net, X_YY, Y_YY)
+    leaves = jax.tree_util.tree_leaves(grads)
+    print(f"\n[ALIF yy] loss {float(loss):.4f}, output spikes {int(jnp.sum(times < 30.0))}/24")
+    assert times.dtype == jnp.float32 and np.isfinite(float(loss))
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
+    assert 0 < int(jnp.sum(times < 30.0))
+    assert float(jnp.abs(grads.neuron_model.weights).sum()) > 0
+    assert float(jnp.abs(grads.neuron_model.tmem).sum()) > 0
+
+    path = tmp_path / "alif.eqx"
+    ex.save_evnn(path, net)
+    loaded, _ = ex.load_evnn(path)
+    (loss2, times2), _ = _yy_value_and_grad(loaded, X_YY, Y_YY)
+    np.testing.assert_array_equal(np.asarray(times2), np.asarray(times))
+    assert float(loss2) == float(loss)
+
+
+# --------------------------------------------------------------------- bad parameters
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"tmem": -1.0}, "tmem"),
+        ({"tsyn": 0.0}, "tsyn"),
+        ({"ta": -5.0}, "ta"),
+        ({"ta": np.ones(3)}, "ta"),
+        ({"vreset": 1.5}, "vreset"),
+        ({"beta": -0.1}, "beta"),
+        ({"thresh": np.ones((2, 2))}, "thresh"),
+        ({"thresh": 1.0, "b0": 1.0}, "b0"),
+        ({"trainable": ("tau",)}, "trainable"),
+    ],
+)
+def test_bad_parameters_raise_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ALIF(jax.random.PRNGKey(0), 2, 1, np.ones((3, 2)), **kwargs)
+
+
+def test_b0_is_the_baseline_threshold():
+    m = ALIF(jax.random.PRNGKey(0), 2, 1, np.ones((3, 2)), b0=0.7)
+    assert float(m.param(m.thresh)) == pytest.approx(0.7)
+    assert ALIF.time_constants == ("tsyn", "tmem", "ta")
+
+
+jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)
