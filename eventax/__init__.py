@@ -4,23 +4,10 @@ from . import neuron_models
 from .buffer import SpikeBuffer
 from .evnn import EvNN, FFEvNN, SpikeRecord
 from .io import load_evnn, save_evnn
-from .neuron_models import LI, LIF, PLIF, Constant, MultiNeuronModel, NeuronModel, with_trainable
+from .neuron_models import *  # noqa: F403  (the models and wrappers are the public API)
+from .neuron_models import __all__ as _models
 
 __version__ = "0.2.0.dev0"
 
-__all__ = [
-    "Constant",
-    "EvNN",
-    "FFEvNN",
-    "LI",
-    "LIF",
-    "MultiNeuronModel",
-    "NeuronModel",
-    "PLIF",
-    "SpikeBuffer",
-    "SpikeRecord",
-    "load_evnn",
-    "neuron_models",
-    "save_evnn",
-    "with_trainable",
-]
+__all__ = ["EvNN", "FFEvNN", "SpikeBuffer", "SpikeRecord", "load_evnn", "neuron_models", "save_evnn"]
+__all__ += _models

@@ -1,12 +1,32 @@
-"""Neuron models: the `NeuronModel` contract and the built-in models."""
+"""Neuron models: the `NeuronModel` contract, the built-in models and the wrappers."""
 
+from .alif import ALIF
 from .base import Constant, NeuronModel
-from .li import LI
+from .dendritic import Dendritic, DendriticNeuron
+from .egru import EGRU
 from .eif import EIF
 from .izhikevich import Izhikevich, pIzhikevich
 from .learnable import PLIF, with_trainable
+from .li import LI
 from .lif import LIF
 from .multi import MultiNeuronModel
 from .qif import PQIF, QIF
 
-__all__ = ["Constant", "LI", "LIF", "MultiNeuronModel", "NeuronModel", "PLIF", "with_trainable"]
+__all__ = [
+    "ALIF",
+    "Constant",
+    "Dendritic",
+    "DendriticNeuron",
+    "EGRU",
+    "EIF",
+    "Izhikevich",
+    "LI",
+    "LIF",
+    "MultiNeuronModel",
+    "NeuronModel",
+    "PLIF",
+    "PQIF",
+    "QIF",
+    "pIzhikevich",
+    "with_trainable",
+]
