@@ -1,6 +1,7 @@
 """Neuron models: the `NeuronModel` contract, the built-in models and the wrappers."""
 
 from .alif import ALIF
+from .amos import AMOS
 from .base import Constant, NeuronModel
 from .dendritic import Dendritic, DendriticNeuron
 from .egru import EGRU
@@ -11,9 +12,11 @@ from .li import LI
 from .lif import LIF
 from .multi import MultiNeuronModel
 from .qif import PQIF, QIF
+from .refractory import Refractory, RefractoryState
 
 __all__ = [
     "ALIF",
+    "AMOS",
     "Constant",
     "Dendritic",
     "DendriticNeuron",
@@ -27,6 +30,8 @@ __all__ = [
     "PLIF",
     "PQIF",
     "QIF",
+    "Refractory",
+    "RefractoryState",
     "pIzhikevich",
     "with_trainable",
 ]

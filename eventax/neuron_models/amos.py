@@ -32,7 +32,8 @@ def AMOS(model_cls: type[NeuronModel]) -> type[NeuronModel]:
 
     Holding the state, rather than letting it run past threshold without a
     reset, keeps models whose membrane diverges without a reset (QIF, EIF,
-    Izhikevich) finite and spends no solver steps on silenced neurons. The
+    Izhikevich) finite, and adaptive step controllers see no error from
+    silenced neurons. The
     silenced condition is a constant far below any active neuron's, so a
     silenced neuron is never the argmax of the engine's event function
     `max_k cond_k` while another neuron nears threshold (the root finder sees
