@@ -68,7 +68,7 @@ T_MAX = 30.0
 IN_SIZE = 5
 N_OUT = 3
 LIF_PARAMS = {"thresh": 1.0, "tsyn": 5.0, "tmem": 20.0, "vreset": 0.0}
-QIF_PARAMS = {"tsyn": 5.0, "tmem": 20.0}
+QIF_PARAMS = {"tsyn": 5.0, "tmem": 5.0}  # tmem 20: no output spikes within 30 in either
 ROOT_TOL = 1e-5  # Newton rtol = atol, the same for both implementations
 WEIGHT_SEED = 0
 # Weights uniform on mean ± width/2, scaled by 1/sqrt(fan_in): most hidden neurons fire and
