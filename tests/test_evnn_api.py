@@ -78,10 +78,13 @@ def test_bad_network_arguments_raise_value_error(kwargs, match):
 
 
 def test_float64_without_x64_is_explained():
-    if jax.config.jax_enable_x64:
-        pytest.skip("x64 already enabled by another test module in this process")
-    with pytest.raises(ValueError, match="jax_enable_x64"):
-        small_net(dtype=jnp.float64)
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(ValueError, match="jax_enable_x64"):
+            small_net(dtype=jnp.float64)
+    finally:
+        jax.config.update("jax_enable_x64", previous)
 
 
 def test_comp_times_outside_window_raise():
