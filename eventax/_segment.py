@@ -33,12 +33,12 @@ if TYPE_CHECKING:
 
 def segment(net: EvNN, y, t0, t1):
     """Integrate `[t0, t1]` until the first spike-condition crossing; see module docstring."""
-    if uses_fixed_steps(net):
+    if _uses_fixed_steps(net):
         return _fixed_step_segment(net, y, t0, t1)
     return _diffrax_segment(net, y, t0, t1)
 
 
-def uses_fixed_steps(net: EvNN) -> bool:
+def _uses_fixed_steps(net: EvNN) -> bool:
     return isinstance(net.stepsize_controller, dfx.ConstantStepSize) and net.adjoint is None
 
 

@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING
 import diffrax as dfx
 import equinox as eqx
 import equinox.internal as eqxi
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
-from ._segment import segment, uses_fixed_steps
+from ._segment import segment
 from .buffer import SpikeBuffer
 
 if TYPE_CHECKING:

@@ -44,9 +44,8 @@ def main():
         key=jax.random.PRNGKey(0), thresh=1.0, tsyn=5.0, tmem=20.0, wmean=1.5, wlim=3.0,
     )
 
-    x, y = x_all[: args.batch], y_all[: args.batch]
     t0 = time.perf_counter()
-    t_first = jax.block_until_ready(jax.jit(jax.vmap(net.ttfs))(x[:4]))
+    t_first = jax.block_until_ready(jax.jit(jax.vmap(net.ttfs))(x_all[:4]))
     print(f"first output spike times of 4 samples ({time.perf_counter() - t0:.1f}s incl. compile):")
     print(t_first)
 
