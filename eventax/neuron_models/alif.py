@@ -10,7 +10,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from . import _params
 from ._params import check_wmask, parameter, trainable_set
-from .base import Constant, NeuronModel
+from .base import Constant, NeuronModel, add_weighted_spike
 
 
 class ALIF(NeuronModel):
@@ -132,8 +132,7 @@ class ALIF(NeuronModel):
         to_idx: Int[Array, " targets"],
         valid_mask: Bool[Array, " targets"],
     ) -> Float[Array, "neurons 3"]:
-        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
-        return y.at[to_idx, 1].add(w)
+        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(
         self, y: Float[Array, "neurons 3"], spike_mask: Bool[Array, " neurons"]

@@ -107,3 +107,10 @@ class NeuronModel(eqx.Module):
     def observe(self, y: State) -> Float[Array, "neurons channels"]:
         """Observable channels (default: the state itself)."""
         return y
+
+
+def add_weighted_spike(y, weights, channel: int, from_idx, to_idx, valid_mask):
+    """`y[to_idx, channel] += weights[from_idx, to_idx]` where `valid_mask`: the
+    jump of a current-based synapse, shared by the built-in models."""
+    w = jnp.where(valid_mask, weights[from_idx, to_idx], 0.0)
+    return y.at[to_idx, channel].add(w)

@@ -12,7 +12,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from ._params import check_wmask, parameter, trainable_set
 from ._params import init_bias as _init_bias
 from ._params import init_weights as _init_weights
-from .base import Constant, NeuronModel
+from .base import Constant, NeuronModel, add_weighted_spike
 
 # Largest allowed `(v_peak - vT) / deltaT`: keeps `deltaT exp(.)` finite in float32.
 _MAX_PEAK_EXPONENT = 50.0
@@ -154,8 +154,7 @@ class EIF(NeuronModel):
         to_idx: Int[Array, " targets"],
         valid_mask: Bool[Array, " targets"],
     ) -> Float[Array, "neurons 2"]:
-        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
-        return y.at[to_idx, 1].add(w)
+        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(
         self, y: Float[Array, "neurons 2"], spike_mask: Bool[Array, " neurons"]

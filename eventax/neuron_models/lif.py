@@ -9,7 +9,7 @@ from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
-from .base import Constant, NeuronModel
+from .base import Constant, NeuronModel, add_weighted_spike
 
 class LIF(NeuronModel):
     r"""Current-based leaky integrate-and-fire neuron.
@@ -98,8 +98,7 @@ class LIF(NeuronModel):
         to_idx: Int[Array, " targets"],
         valid_mask: Bool[Array, " targets"],
     ) -> Float[Array, "neurons 2"]:
-        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
-        return y.at[to_idx, 1].add(w)
+        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
