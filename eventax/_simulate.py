@@ -215,12 +215,13 @@ def _obs_times(rec: Recorders, dtype):
 
 
 def _stopped_early(c: Trace, rec: Recorders, outs):
-    stop = jnp.asarray(False)
+    """Every requested recording is complete (all outputs spiked, all times observed)."""
+    stops = []
     if rec.stop_at_first_output:
-        stop = jnp.all(jnp.isfinite(c.first_spike[outs]))
+        stops.append(jnp.all(jnp.isfinite(c.first_spike[outs])))
     if rec.obs_times is not None:
-        stop = stop | jnp.all(c.obs_done)
-    return stop
+        stops.append(jnp.all(c.obs_done))
+    return jnp.all(jnp.stack(stops)) if stops else jnp.asarray(False)
 
 
 def _max_iterations(net: EvNN, rec: Recorders) -> int:

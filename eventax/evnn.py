@@ -26,6 +26,22 @@ class SpikeRecord(NamedTuple):
     n_spikes: Int[Array, ""]
 
 
+class Simulation(NamedTuple):
+    """What one `EvNN.run` recorded.
+
+    `first_spikes`: first spike time of each output neuron (`inf`: none);
+    `states`: observed output states at the requested times, `(n_out, n_times, channels)`
+    (`None` if no times were asked for); `spikes`: every spike in time order (`None`
+    unless `max_spikes` was given); `t_stop`: when the simulation ended (the last
+    output's first spike under `stop_at_first_output`, else the end of the trial).
+    """
+
+    first_spikes: Float[Array, " n_out"]
+    states: Float[Array, "n_out n_times channels"] | None
+    spikes: SpikeRecord | None
+    t_stop: Float[Array, ""]
+
+
 class EvNN(eqx.Module):
     """A network of event-driven neurons simulated exactly between events.
 
@@ -201,6 +217,36 @@ class EvNN(eqx.Module):
         _check_int("max_spikes", max_spikes, 1)
         rec = simulate(self, self._inputs(in_spike_times), Recorders(log_length=max_spikes))
         return SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count)
+
+    def run(
+        self,
+        in_spike_times: Float[Array, "in_size K"],
+        *,
+        obs_times: Float[Array, " n_times"] | None = None,
+        max_spikes: int = 0,
+        stop_at_first_output: bool = False,
+    ) -> Simulation:
+        """One simulation that records several things at once (see `Simulation`).
+
+        `obs_times`: observe the outputs there; `max_spikes > 0`: log every spike
+        (an error if more occur); `stop_at_first_output`: end the trial once every
+        output has spiked and every `obs_times` entry is observed. Otherwise the
+        trial ends at the last `obs_times` entry, or at `max_solver_time`.
+        """
+        _check_int("max_spikes", max_spikes, 0)
+        x = self._inputs(in_spike_times)
+        t_end = None
+        if obs_times is not None:
+            obs_times = self._times("obs_times", obs_times)
+            t_end = None if stop_at_first_output else jnp.max(obs_times)
+        rec = simulate(
+            self, x,
+            Recorders(stop_at_first_output=stop_at_first_output, obs_times=obs_times, log_length=max_spikes),
+            t_end=t_end,
+        )
+        states = None if obs_times is None else jnp.swapaxes(rec.observations, 0, 1)
+        spikes = SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count) if max_spikes else None
+        return Simulation(rec.first_spike[jnp.asarray(self.output_indices)], states, spikes, rec.t)
 
     # ------------------------------------------------------------------ validation
 
