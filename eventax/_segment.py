@@ -102,7 +102,13 @@ def _locate(net: EvNN, terms, s: _Step):
     # finder's tolerance on the function value is a tolerance in time whatever
     # the units of `spike_condition` (a steep condition, e.g. mV/ms, otherwise
     # fails Newton's |f| < atol test). The root and its IFT gradient are unchanged.
-    rise = _crossing(model, s.t, s.y) - _crossing(model, s.t_prev, s.y_prev)
+    # The slope is that of the neuron that crossed (the largest condition at the
+    # step end), not of `max_k cond_k`: when another neuron held the maximum at
+    # the step start, the secant of the maximum underestimates the crossing
+    # neuron's slope and scales float rounding of the condition up past `atol`.
+    cond_end = model.spike_condition(s.t, s.y)
+    k = jnp.argmax(cond_end)
+    rise = cond_end[k] - model.spike_condition(s.t_prev, s.y_prev)[k]
     slope = jax.lax.stop_gradient(jnp.maximum(rise, jnp.finfo(s.t.dtype).tiny) / (t_hi - s.t_prev))
 
     def interp(t, args):
