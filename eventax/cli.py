@@ -1,0 +1,77 @@
+"""The `eventax` command line: `train`, `eval` and `sweep` runs of a config file.
+
+    eventax train CONFIG [--set KEY=VALUE ...] [--out RUN_DIR] [--resume]
+    eventax eval RUN_DIR [--split test|validation|train]
+    eventax sweep CONFIG --seeds 0 1 2 3 4 [--set ...] [--out SWEEP_DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import ConfigError, load_config
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="eventax", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train one config")
+    p.add_argument("config")
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
+    p.add_argument("--out", help="run directory (default runs/<name>/seed<seed>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("eval", help="evaluate the best network of a run directory")
+    p.add_argument("run_dir")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+
+    p = sub.add_parser("sweep", help="train one config for several seeds and tabulate")
+    p.add_argument("config")
+    p.add_argument("--seeds", nargs="+", type=int, required=True)
+    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--out", help="sweep directory (default runs/<name>)")
+    p.add_argument("--quiet", action="store_true")
+
+    args = parser.parse_args(argv)
+    try:
+        return {"train": _train, "eval": _eval, "sweep": _sweep}[args.command](args)
+    except (ConfigError, FileNotFoundError, FileExistsError) as e:
+        print(f"eventax {args.command}: {e}", file=sys.stderr)
+        return 2
+
+
+def _train(args) -> int:
+    from .train import initialize_distributed, train
+
+    initialize_distributed()
+    cfg = load_config(args.config, args.set)
+    out = Path(args.out or f"runs/{cfg.name}/seed{cfg.train.seed}")
+    if args.resume:
+        cfg = load_config(out / "config.toml", args.set)
+    results = train(cfg, out, resume=args.resume, progress=not args.quiet)
+    print(json.dumps({"run_dir": str(out), **results}, indent=2))
+    return 0
+
+
+def _eval(args) -> int:
+    from .train import evaluate_run
+
+    metrics = evaluate_run(args.run_dir, args.split)
+    print(json.dumps(metrics, indent=2))
+    return 0
+
+
+def _sweep(args) -> int:
+    from .train import initialize_distributed, sweep
+
+    initialize_distributed()
+    cfg = load_config(args.config, args.set)
+    out = Path(args.out or f"runs/{cfg.name}")
+    table = sweep(cfg, args.seeds, out, progress=not args.quiet)
+    print(table)
+    return 0

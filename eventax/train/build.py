@@ -1,0 +1,178 @@
+"""Turn a `Config` into the objects a run needs: datasets, network, loss, optimiser."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import NamedTuple
+
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .. import neuron_models
+from ..config import Config, ConfigError, DataConfig, LossConfig, ModelConfig, OptimConfig
+from ..evnn import EvNN, FFEvNN
+from ..losses import ActivityRegulariser, Loss, StateLoss, TTFSLoss
+
+_WRAPPERS = {"AMOS": neuron_models.AMOS, "Refractory": neuron_models.Refractory}
+_STATE_READOUTS = ("max", "integral", "exp_integral")
+
+
+class Split(NamedTuple):
+    """Input spike times `x` `(n, in_size, K)` and integer labels `y` `(n,)`."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+
+class Dataset(NamedTuple):
+    train: Split
+    validation: Split
+    test: Split
+    n_classes: int
+    start_channels: tuple[int, ...] | None = None  # where a state readout window starts
+
+
+def load_dataset(cfg: DataConfig) -> Dataset:
+    """The three splits of `cfg.name`, encoded as input spike times."""
+    from .. import data
+
+    sizes = {"train": cfg.train_size, "validation": cfg.val_size, "test": cfg.test_size}
+    for k, n in sizes.items():
+        if n < 0:
+            raise ConfigError(f"`data.{_size_key(k)}` must be >= 0; got {n}.")
+    if cfg.name == "yinyang":
+        splits = {}
+        for k, std in (("train", data.TRAIN), ("validation", data.VALIDATION), ("test", data.TEST)):
+            feats, labels = data.yin_yang(size=sizes[k] or std["size"], seed=std["seed"])
+            x = data.yin_yang_spikes(feats, cfg.t_max)
+            x[:, 4, 0] = cfg.bias_time
+            splits[k] = Split(x, labels)
+        return Dataset(**splits, n_classes=3)
+    if cfg.name == "mnist":
+        splits = {}
+        for k in sizes:
+            images, labels = data.mnist(k, source=cfg.source or None)
+            n = sizes[k] or len(labels)
+            splits[k] = Split(data.latency_encode(images[:n], cfg.t_max), labels[:n])
+        return Dataset(**splits, n_classes=10)
+    if cfg.name == "xor":
+        splits = {}
+        for k, std in (("train", data.XOR_TRAIN), ("validation", data.XOR_VALIDATION), ("test", data.XOR_TEST)):
+            x, labels, _ = data.delayed_xor(sizes[k] or std["size"], std["seed"], t_max=cfg.t_max)
+            splits[k] = Split(x, labels)
+        return Dataset(**splits, n_classes=2, start_channels=(6, 7, 8))
+    raise ConfigError(f"`data.name` must be 'yinyang', 'mnist' or 'xor'; got {cfg.name!r}.")
+
+
+def neuron_class(name: str, key: str = "model.neuron"):
+    """`"LIF"` -> `eventax.LIF`; `"AMOS(Refractory(QIF))"` -> the wrapped class."""
+    m = re.fullmatch(r"\s*(\w+)\s*\((.*)\)\s*", name)
+    if m:
+        wrapper, inner = m.groups()
+        if wrapper not in _WRAPPERS:
+            raise ConfigError(f"`{key}`: unknown wrapper {wrapper!r}; choose from {sorted(_WRAPPERS)}.")
+        return _WRAPPERS[wrapper](neuron_class(inner, key))
+    cls = getattr(neuron_models, name.strip(), None)
+    if not (inspect.isclass(cls) and issubclass(cls, neuron_models.NeuronModel)) or cls is neuron_models.NeuronModel:
+        models = [n for n in neuron_models.__all__ if n not in ("NeuronModel", "Constant", "MultiNeuronModel", "RefractoryState")]
+        models = [n for n in models if n not in _WRAPPERS and n != "with_trainable"]
+        raise ConfigError(f"`{key}`: unknown neuron model {name!r}; choose from {models}.")
+    return cls
+
+
+def build_network(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN:
+    """A feed-forward `FFEvNN` (or, with `recurrent`, an `EvNN` with one recurrent
+    hidden layer) of `cfg.neuron` with `n_out` outputs of `cfg.output_neuron`."""
+    hidden = tuple(cfg.hidden)
+    if any(h < 1 for h in hidden):
+        raise ConfigError(f"`model.hidden` sizes must be positive; got {list(hidden)}.")
+    dtype = {"float32": jnp.float32, "float64": jnp.float64}.get(cfg.dtype)
+    if dtype is None:
+        raise ConfigError(f"`model.dtype` must be 'float32' or 'float64'; got {cfg.dtype!r}.")
+    solver = getattr(dfx, cfg.solver, None)
+    if not (inspect.isclass(solver) and issubclass(solver, dfx.AbstractSolver)):
+        raise ConfigError(f"`model.solver` must name a Diffrax solver (e.g. 'Euler', 'Tsit5'); got {cfg.solver!r}.")
+    hidden_cls = neuron_class(cfg.neuron)
+    out_cls = neuron_class(cfg.output_neuron, "model.output_neuron") if cfg.output_neuron else hidden_cls
+    common = dict(
+        max_solver_time=cfg.max_solver_time, key=key, solver=solver(), dtype=dtype,
+        solver_stepsize=cfg.solver_stepsize, max_event_steps=cfg.max_event_steps,
+    )
+    same = out_cls is hidden_cls and cfg.output_params == cfg.params
+    layers = list(hidden) + [n_out]
+    if same and not cfg.recurrent:
+        return FFEvNN(layers, in_size, hidden_cls, **common, **cfg.params)
+    kinds = [hidden_cls] * len(hidden) + [out_cls]
+    kw = [cfg.params] * len(hidden) + [cfg.output_params or cfg.params]
+    if not cfg.recurrent:
+        return FFEvNN(
+            layers, in_size, neuron_models.MultiNeuronModel, **common,
+            neuron_models=kinds, neuron_model_kwargs=kw,
+        )
+    if len(hidden) != 1:
+        raise ConfigError(f"`model.recurrent` needs exactly one hidden layer; got {list(hidden)}.")
+    (h,) = hidden
+    n = h + n_out
+    wmask = np.zeros((n + in_size, n), bool)
+    wmask[:h, :h] = True
+    if not cfg.self_connections:
+        wmask[np.arange(h), np.arange(h)] = False
+    wmask[:h, h:] = True
+    wmask[n:, :h] = True
+    ids = np.repeat([0, 1], [h, n_out])
+    return EvNN(
+        neuron_models.MultiNeuronModel, n, in_size=in_size, wmask=wmask,
+        output_neurons=np.arange(h, n), **common, neuron_models=[hidden_cls, out_cls],
+        neuron_model_kwargs=[cfg.params, cfg.output_params or cfg.params], neuron_type_ids=ids,
+    )
+
+
+def build_loss(cfg: LossConfig, model: ModelConfig, start_channels=None) -> tuple[Loss, tuple]:
+    """The loss and the activity regularisers of `cfg`."""
+    params = dict(cfg.params)
+    if cfg.kind == "ttfs":
+        params.setdefault("no_spike_time", model.max_solver_time)
+        loss = _construct(TTFSLoss, params, "loss.params")
+    elif cfg.kind in _STATE_READOUTS:
+        params.setdefault("t_end", model.max_solver_time)
+        if start_channels is not None:
+            params.setdefault("start_channels", tuple(start_channels))
+        loss = _construct(StateLoss, {"readout": cfg.kind, **params}, "loss.params")
+    else:
+        raise ConfigError(f"`loss.kind` must be 'ttfs' or one of {list(_STATE_READOUTS)}; got {cfg.kind!r}.")
+    regs = tuple(_construct(ActivityRegulariser, r, f"loss.regularisers[{i}]") for i, r in enumerate(cfg.regularisers))
+    return loss, regs
+
+
+def build_optimiser(cfg: OptimConfig) -> optax.GradientTransformation:
+    """Global-norm clipping, then AdamW."""
+    if not cfg.lr > 0:
+        raise ConfigError(f"`optim.lr` must be positive; got {cfg.lr}.")
+    parts = [optax.clip_by_global_norm(cfg.clip_norm)] if cfg.clip_norm > 0 else []
+    parts.append(optax.adamw(cfg.lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay))
+    return optax.chain(*parts)
+
+
+def build(cfg: Config):
+    """Dataset, network, loss, regularisers and optimiser of a config."""
+    data = load_dataset(cfg.data)
+    in_size = data.train.x.shape[1]
+    net = build_network(cfg.model, in_size, data.n_classes, jax.random.PRNGKey(cfg.train.seed))
+    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels)
+    return data, net, loss, regs, build_optimiser(cfg.optim)
+
+
+def _construct(cls, params, key):
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError as e:
+        raise ConfigError(f"`{key}` does not fit {cls.__name__}: {e}.") from None
+    return cls(**params)
+
+
+def _size_key(split):
+    return {"train": "train_size", "validation": "val_size", "test": "test_size"}[split]
