@@ -39,9 +39,29 @@ class TTFSLoss(Loss):
     relatives, whose threshold is `guard_level`) at `guard_obs` times `s_k`
     equally spaced in `(t0, no_spike_time]`. It pulls the target's highest
     membrane value towards threshold and vanishes once the target spikes.
-    Its cost: the trial can no longer stop at the last output's first spike,
-    it always runs to `no_spike_time` (plus `guard_obs` observation stops).
-    `silent_guard=0.0` switches it off and restores the early stop.
+    `silent_guard` is per unit of that channel: the default suits channels whose
+    rest-to-threshold distance is about 1 (LIF with `thresh = 1`); divide it by
+    that distance for other units (e.g. ~95 for Izhikevich in mV).
+    `silent_guard=0.0` switches the guard off.
+
+    Measured on Yin-Yang (5-50-3 LIF, `wmean = 1.5`, `wlim = 3`, AdamW 5e-3,
+    batch 64, Newton root finder with atol 1e-4, 5000 training / 1000 test
+    samples, 8 epochs, seeds 0 / 1):
+
+    | `silent_guard` | test accuracy | targets silent | outputs silent |
+    |---|---|---|---|
+    | 0 | 90.1 / 85.9 % | 5.5 / 3.5 % | 22 / 18 % |
+    | 1 (seed 0) | 92.2 % | 4.2 % | 20 % |
+    | 10 | 93.1 / 87.6 % | 0.4 / 1.2 % | 12 / 9 % |
+
+    (Plain cross-entropy over `-t / 5` without the `alpha` term, the baseline
+    that drifted into silence, reached 81.5 % with 54 % silent outputs.) The
+    guard at 10 learns more slowly in the first epochs (3-5 points lower
+    accuracy in epochs 1-3). Its cost: the trial can no longer stop at the
+    last output's first spike but always runs to `no_spike_time` (plus
+    `guard_obs` observation stops); forward + backward per batch took 1.9x as
+    long on the untrained network (mean trial end 20.7 -> 30) and 1.2-1.35x on
+    the trained ones, where more trials run to the end anyway.
 
     Defaults are for the Yin-Yang workload (30-unit window, `tsyn = 5`,
     `tmem = 20`). W&P give `tau0 = 0.5`, `tau1 = 6.4`, `alpha = 3e-3` in ms for
@@ -58,7 +78,7 @@ class TTFSLoss(Loss):
     tau1: float = eqx.field(static=True, converter=float, default=6.4)
     alpha: float = eqx.field(static=True, converter=float, default=3e-3)
     no_spike_time: float = eqx.field(static=True, converter=float, default=30.0)
-    silent_guard: float = eqx.field(static=True, converter=float, default=1.0)
+    silent_guard: float = eqx.field(static=True, converter=float, default=10.0)
     guard_obs: int = eqx.field(static=True, default=16)
     guard_channel: int = eqx.field(static=True, default=0)
     guard_level: float = eqx.field(static=True, converter=float, default=1.0)

@@ -53,8 +53,8 @@ def test_gradient_moves_spikes_out_of_or_into_the_window():
     t = jnp.asarray(TIMES, jnp.float32)
     too_many = ActivityRegulariser(1.0, upper=0.5, neurons=[0, 1, 2], edge=EDGE)
     too_few = ActivityRegulariser(1.0, lower=3.0, neurons=[0, 1, 2], edge=EDGE)
-    g_up = np.asarray(jax.grad(lambda t: too_many(sim_with(t)))(t))
-    g_lo = np.asarray(jax.grad(lambda t: too_few(sim_with(t)))(t))
+    grads = jax.jit(lambda t: [jax.grad(lambda t: r(sim_with(t)))(t) for r in (too_many, too_few)])
+    g_up, g_lo = map(np.asarray, grads(t))
     assert np.all(np.isfinite(g_up)) and np.all(np.isfinite(g_lo))
     # Descent (-g) moves the spikes near the window's end later (upper) / earlier (lower).
     assert np.all(g_up <= 0) and np.all(g_up[[3, 4]] < -1e-2)

@@ -27,7 +27,6 @@ def test_readouts_on_handmade_states():
     grid = np.linspace(1.0, 9.0, 5)
     v = np.stack([np.sin(grid / 3.0), 0.1 * grid - 0.3])  # (n_out=2, n_obs=5)
     states = np.stack([v, -v], axis=-1)  # channel 1 must be ignored
-    sim = handmade(states)
     cases = {
         StateLoss("max", 9.0, n_obs=5, t_start=1.0): v.max(axis=1),
         StateLoss("integral", 9.0, n_obs=5, t_start=1.0): np.trapezoid(v, grid, axis=1),
@@ -35,16 +34,21 @@ def test_readouts_on_handmade_states():
         StateLoss("exp_integral", 9.0, n_obs=5, t_start=1.0, tau=3.0): np.trapezoid(v * np.exp(-(grid - 1.0) / 3.0), grid, axis=1),
         StateLoss("max", 9.0, n_obs=5, t_start=1.0, channel=1): (-v).max(axis=1),
     }
-    for loss, want in cases.items():
-        logits = loss.logits(sim)
+
+    @jax.jit
+    def evaluate(states):
+        sim = handmade(states)
+        out = [(loss.logits(sim), loss.predict(sim), loss(sim, 1)) for loss in cases]
+        # The gradient w.r.t. the states is the quadrature weight of each sample.
+        integral = list(cases)[1]
+        return out, jax.grad(lambda s: integral.logits(handmade(s))[0])(states)
+
+    out, g = evaluate(jnp.asarray(states, jnp.float32))
+    for (logits, pred, value), want in zip(out, cases.values()):
         assert logits.shape == (2,)
         np.testing.assert_allclose(np.asarray(logits), want, rtol=1e-5, atol=1e-6)
-        assert int(loss.predict(sim)) == int(np.argmax(want))
-        ce = np.log(np.exp(want).sum()) - want[1]
-        np.testing.assert_allclose(float(loss(sim, 1)), ce, rtol=1e-5)
-    # The gradient w.r.t. the states is the quadrature weight of each sample.
-    loss = StateLoss("integral", 9.0, n_obs=5, t_start=1.0)
-    g = jax.grad(lambda s: loss.logits(handmade(s))[0])(jnp.asarray(states, jnp.float32))
+        assert int(pred) == int(np.argmax(want))
+        np.testing.assert_allclose(float(value), np.log(np.exp(want).sum()) - want[1], rtol=1e-5)
     np.testing.assert_allclose(np.asarray(g[0, :, 0]), [1.0, 2.0, 2.0, 2.0, 1.0])
     np.testing.assert_array_equal(np.asarray(g[1]), 0.0)
 

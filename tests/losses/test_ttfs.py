@@ -58,7 +58,7 @@ def test_value_and_time_gradient_match_formula(times, label):
 
 def test_defaults_and_logits_and_predict():
     loss = TTFSLoss()
-    assert (loss.tau0, loss.tau1, loss.alpha, loss.no_spike_time) == (0.5, 6.4, 3e-3, 30.0)
+    assert (loss.tau0, loss.tau1, loss.alpha, loss.no_spike_time, loss.silent_guard) == (0.5, 6.4, 3e-3, 30.0, 10.0)
     sim = sim_of([4.0, 2.0, INF])
     np.testing.assert_allclose(np.asarray(loss.logits(sim)), [-8.0, -4.0, -60.0])
     assert int(loss.predict(sim)) == 1
@@ -71,18 +71,21 @@ def test_guard_term_on_a_handmade_simulation():
     # states (n_out=2, n_times=3, channels=2); channel 0 is the membrane.
     states = jnp.array([[[0.2, 0.0], [0.9, 0.0], [0.4, 0.0]], [[0.1, 0.0], [0.3, 0.0], [0.2, 0.0]]])
     loss = TTFSLoss(tau0=TAU0, tau1=TAU1, alpha=ALPHA, no_spike_time=T_NS, silent_guard=2.0)
-    base, _ = expected([3.0, INF], 1)
-    value = loss(sim_of([3.0, INF], states), 1)
-    np.testing.assert_allclose(float(value), base + 2.0 * (1.0 - 0.3), rtol=1e-5)
-    # A target that spiked gets no guard term; nor does a silent non-target.
-    np.testing.assert_allclose(
-        float(loss(sim_of([3.0, INF], states), 0)), expected([3.0, INF], 0)[0], rtol=1e-5, atol=1e-6
-    )
+
+    @jax.jit
+    def values_and_grad(states):
+        # Labels traced under vmap, as in a trainer.
+        values = jax.vmap(lambda y: loss(sim_of([3.0, INF], states), y))(jnp.array([0, 1]))
+        return values, jax.grad(lambda s: loss(sim_of([3.0, INF], s), 1))(states)
+
+    values, g = values_and_grad(states)
+    # Output 1 is silent: as target it pays 2 * (1 - max v); as non-target nothing.
+    want = [expected([3.0, INF], 0)[0], expected([3.0, INF], 1)[0] + 2.0 * (1.0 - 0.3)]
+    np.testing.assert_allclose(np.asarray(values), want, rtol=1e-5, atol=1e-6)
     # Gradient w.r.t. the states: -silent_guard at the target's highest point only.
-    g = jax.grad(lambda s: loss(sim_of([3.0, INF], s), 1))(states)
-    want = np.zeros(states.shape)
-    want[1, 1, 0] = -2.0
-    np.testing.assert_allclose(np.asarray(g), want)
+    want_g = np.zeros(states.shape)
+    want_g[1, 1, 0] = -2.0
+    np.testing.assert_allclose(np.asarray(g), want_g)
 
 
 def test_guard_needs_observed_states():
