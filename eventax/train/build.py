@@ -131,8 +131,8 @@ def build_network(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN:
     )
 
 
-def build_loss(cfg: LossConfig, model: ModelConfig, start_channels=None) -> tuple[Loss, tuple]:
-    """The loss and the activity regularisers of `cfg`."""
+def build_loss(cfg: LossConfig, model: ModelConfig, start_channels=None, net=None) -> tuple[Loss, tuple]:
+    """The loss and the activity regularisers of `cfg` (bound to `net`'s neurons if given)."""
     params = dict(cfg.params)
     if cfg.kind == "ttfs":
         params.setdefault("no_spike_time", model.max_solver_time)
@@ -145,6 +145,8 @@ def build_loss(cfg: LossConfig, model: ModelConfig, start_channels=None) -> tupl
     else:
         raise ConfigError(f"`loss.kind` must be 'ttfs' or one of {list(_STATE_READOUTS)}; got {cfg.kind!r}.")
     regs = tuple(_construct(ActivityRegulariser, r, f"loss.regularisers[{i}]") for i, r in enumerate(cfg.regularisers))
+    if net is not None:
+        regs = tuple(r.bind(net) for r in regs)
     return loss, regs
 
 
@@ -162,7 +164,7 @@ def build(cfg: Config):
     data = load_dataset(cfg.data)
     in_size = data.train.x.shape[1]
     net = build_network(cfg.model, in_size, data.n_classes, jax.random.PRNGKey(cfg.train.seed))
-    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels)
+    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels, net)
     return data, net, loss, regs, build_optimiser(cfg.optim)
 
 

@@ -21,7 +21,7 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
     cfg = load_config(run_dir / "config.toml")
     data = load_dataset(cfg.data)
     net, _ = load_evnn(run_dir / "best.evnn")
-    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels)
+    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels, net)
     part = getattr(data, split)
     return {"run_dir": str(run_dir), "split": split,
             **evaluate(net, loss, regs, part.x, part.y, cfg.train.eval_batch_size)}

@@ -97,9 +97,9 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
     dp = DataParallel()
     dp.check_batch_size(cfg.optim.batch_size)
     data = load_dataset(cfg.data)
-    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels)
     optimiser = build_optimiser(cfg.optim)
     nets = [build_network(cfg.model, data.train.x.shape[1], data.n_classes, jax.random.PRNGKey(s)) for s in seeds]
+    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels, nets[0])
     params, static = _stack_params(nets)
     opt_state = jax.vmap(optimiser.init)(params)
     ckpt = run_dir / "checkpoint.zip"
@@ -187,7 +187,7 @@ def finish(cfg: Config, run_dir, dp: DataParallel | None = None, built=None, bes
     if built is None:
         data = load_dataset(cfg.data)
         net = build_network(cfg.model, data.train.x.shape[1], data.n_classes, jax.random.PRNGKey(cfg.train.seed))
-        built = (data, net, *build_loss(cfg.loss, cfg.model, data.start_channels))
+        built = (data, net, *build_loss(cfg.loss, cfg.model, data.start_channels, net))
     data, net, loss, regs = built
     if best_net is not None:
         net = best_net

@@ -1,0 +1,45 @@
+"""From config sections to networks and losses."""
+
+import jax
+import numpy as np
+import pytest
+
+import eventax as ex
+from eventax.config import ConfigError, from_dict
+from eventax.train.build import build_loss, build_network, neuron_class
+
+
+def test_neuron_names_and_wrappers():
+    assert neuron_class("LIF") is ex.LIF
+    assert neuron_class("AMOS(Refractory(QIF))") is ex.AMOS(ex.Refractory(ex.QIF))
+    with pytest.raises(ConfigError, match="model.neuron.*LIFF"):
+        neuron_class("LIFF")
+    with pytest.raises(ConfigError, match="wrapper"):
+        neuron_class("Slow(LIF)")
+
+
+def test_recurrent_network_without_self_connections_and_li_outputs():
+    cfg = from_dict({"model": {"neuron": "EGRU", "hidden": [4], "recurrent": True, "self_connections": False,
+                               "output_neuron": "LI"}})
+    net = build_network(cfg.model, 9, 2, jax.random.PRNGKey(0))
+    w = np.asarray(net.wmask.value)
+    assert w.shape == (6 + 9, 6)
+    assert not w[np.arange(4), np.arange(4)].any() and w[:4, :4].sum() == 12  # recurrent, no diagonal
+    assert w[:4, 4:].all() and not w[4:6].any() and w[6:, :4].all() and not w[6:, 4:].any()
+    assert net.output_indices == (4, 5)
+    assert [type(m).__name__ for m in net.neuron_model.submodels] == ["EGRU", "LI"]
+
+
+def test_loss_params_are_checked_and_regularisers_bound_to_the_network():
+    model = from_dict({"model": {"hidden": [3]}}).model
+    with pytest.raises(ConfigError, match="loss.params.*TTFSLoss"):
+        build_loss(from_dict({"loss": {"params": {"tau": 1.0}}}).loss, model)
+    with pytest.raises(ConfigError, match="loss.kind"):
+        build_loss(from_dict({"loss": {"kind": "mse"}}).loss, model)
+    net = build_network(model, 5, 3, jax.random.PRNGKey(0))
+    cfg = from_dict({"loss": {"kind": "max", "regularisers": [{"strength": 1.0, "upper": 0.5}]}})
+    loss, (reg,) = build_loss(cfg.loss, model, net=net)
+    x = np.asarray([[3.0], [10.0], [27.0], [20.0], [0.0]], np.float32)
+    sim = loss.simulate(net, x, max_spikes=net.max_event_steps)
+    assert np.isfinite(float(reg(sim)))
+    assert isinstance(loss, ex.StateLoss) and loss.t_end == model.max_solver_time
