@@ -109,7 +109,11 @@ def _locate(net: EvNN, terms, s: _Step):
     cond_end = model.spike_condition(s.t, s.y)
     k = jnp.argmax(cond_end)
     rise = cond_end[k] - model.spike_condition(s.t_prev, s.y_prev)[k]
-    slope = jax.lax.stop_gradient(jnp.maximum(rise, jnp.finfo(s.t.dtype).tiny) / (t_hi - s.t_prev))
+    # Elements that did not cross (their root find is a dummy) get slope 1: a
+    # floor near the smallest float could flush to zero and put inf/NaN into the
+    # Newton linear solve of the whole vmapped batch.
+    secant = rise / (t_hi - s.t_prev)
+    slope = jax.lax.stop_gradient(jnp.where(s.crossed & (secant > 0), secant, 1.0))
 
     def interp(t, args):
         dense, t_lo, t_hi, *_ = args
