@@ -248,6 +248,12 @@ class EvNN(eqx.Module):
         spikes = SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count) if max_spikes else None
         return Simulation(rec.first_spike[jnp.asarray(self.output_indices)], states, spikes, rec.t)
 
+    def fixed_step(self, dt: float, **kwargs):
+        """This network in the fixed-step surrogate-gradient mode: `FixedStepNN(self, dt, ...)`."""
+        from .fixed_step import FixedStepNN
+
+        return FixedStepNN(self, dt, **kwargs)
+
     # ------------------------------------------------------------------ validation
 
     def _inputs(self, in_spike_times) -> Array:

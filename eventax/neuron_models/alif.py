@@ -10,10 +10,10 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from . import _params
 from ._params import check_wmask, parameter, trainable_set
-from .base import Constant, NeuronModel, add_weighted_spike
+from .base import Constant, CurrentSynapses
 
 
-class ALIF(NeuronModel):
+class ALIF(CurrentSynapses):
     r"""Current-based LIF neuron with a spike-triggered adaptive threshold.
 
     State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current),
@@ -47,6 +47,8 @@ class ALIF(NeuronModel):
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem", "ta")
+
+    input_channel: ClassVar[int] = 1
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
@@ -125,14 +127,6 @@ class ALIF(NeuronModel):
     def spike_condition(self, t, y: Float[Array, "neurons 3"]) -> Float[Array, " neurons"]:
         return y[:, 0] - (self.param(self.thresh) + self.param(self.beta) * y[:, 2])
 
-    def input_spike(
-        self,
-        y: Float[Array, "neurons 3"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons 3"]:
-        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(
         self, y: Float[Array, "neurons 3"], spike_mask: Bool[Array, " neurons"]

@@ -79,6 +79,11 @@ def _methods(base: type[NeuronModel]) -> dict[str, Any]:
         live = valid_mask & (spiked[to_idx] == 0)
         return base_view(self, base).input_spike(inner, from_idx, to_idx, live), spiked
 
+    def input_spikes(self, y, counts, wmask):
+        inner, spiked = y
+        live = wmask & (spiked == 0)[None, :]
+        return base_view(self, base).input_spikes(inner, counts, live), spiked
+
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         inner, spiked = y
         inner = base_view(self, base).reset_spiked(inner, spike_mask)
@@ -93,6 +98,7 @@ def _methods(base: type[NeuronModel]) -> dict[str, Any]:
         "dynamics": dynamics,
         "spike_condition": spike_condition,
         "input_spike": input_spike,
+        "input_spikes": input_spikes,
         "reset_spiked": reset_spiked,
         "observe": observe,
     }

@@ -12,13 +12,13 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from ._params import check_wmask, parameter, trainable_set
 from ._params import init_bias as _init_bias
 from ._params import init_weights as _init_weights
-from .base import Constant, NeuronModel, add_weighted_spike
+from .base import Constant, CurrentSynapses
 
 # Largest allowed `(v_peak - vT) / deltaT`: keeps `deltaT exp(.)` finite in float32.
 _MAX_PEAK_EXPONENT = 50.0
 
 
-class EIF(NeuronModel):
+class EIF(CurrentSynapses):
     r"""Exponential integrate-and-fire neuron with a current-based synapse.
 
         tmem dv/dt = -(v - EL) + deltaT exp((v - vT) / deltaT) + i + ic,
@@ -56,6 +56,8 @@ class EIF(NeuronModel):
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
+
+    input_channel: ClassVar[int] = 1
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
@@ -147,14 +149,6 @@ class EIF(NeuronModel):
     def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
         return y[:, 0] - self.param(self.v_peak)
 
-    def input_spike(
-        self,
-        y: Float[Array, "neurons 2"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons 2"]:
-        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(
         self, y: Float[Array, "neurons 2"], spike_mask: Bool[Array, " neurons"]

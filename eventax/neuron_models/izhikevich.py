@@ -12,11 +12,11 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from ._params import check_wmask, parameter, trainable_set
 from ._params import init_bias as _init_bias
 from ._params import init_weights as _init_weights
-from .base import Constant, NeuronModel, add_weighted_spike
+from .base import Constant, CurrentSynapses
 from .learnable import with_trainable
 
 
-class Izhikevich(NeuronModel):
+class Izhikevich(CurrentSynapses):
     r"""Izhikevich (2003) neuron, in the paper's units (mV, ms), current-based synapse.
 
         dv/dt      = 0.04 v^2 + 5 v + 140 - u + i + ic,
@@ -54,6 +54,8 @@ class Izhikevich(NeuronModel):
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tau_syn", "a")
+
+    input_channel: ClassVar[int] = 2
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
@@ -139,14 +141,6 @@ class Izhikevich(NeuronModel):
         peak = self.param(self.v_thresh)
         return (y[:, 0] - peak) / (peak - self.param(self.c))
 
-    def input_spike(
-        self,
-        y: Float[Array, "neurons 3"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons 3"]:
-        return add_weighted_spike(y, self.weights, 2, from_idx, to_idx, valid_mask)
 
     def reset_spiked(
         self, y: Float[Array, "neurons 3"], spike_mask: Bool[Array, " neurons"]

@@ -9,9 +9,9 @@ from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
-from .base import Constant, NeuronModel, add_weighted_spike
+from .base import Constant, CurrentSynapses
 
-class LIF(NeuronModel):
+class LIF(CurrentSynapses):
     r"""Current-based leaky integrate-and-fire neuron.
 
     State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current):
@@ -35,6 +35,8 @@ class LIF(NeuronModel):
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
+
+    input_channel: ClassVar[int] = 1
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
@@ -91,14 +93,6 @@ class LIF(NeuronModel):
     def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
         return y[:, 0] - self.param(self.thresh)
 
-    def input_spike(
-        self,
-        y: Float[Array, "neurons 2"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons 2"]:
-        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])

@@ -11,11 +11,11 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 from ._params import check_wmask, parameter, trainable_set
 from ._params import init_bias as _init_bias
 from ._params import init_weights as _init_weights
-from .base import Constant, NeuronModel, add_weighted_spike
+from .base import Constant, CurrentSynapses
 from .learnable import with_trainable
 
 
-class QIF(NeuronModel):
+class QIF(CurrentSynapses):
     r"""Quadratic integrate-and-fire neuron with a current-based synapse, phase form.
 
     The QIF membrane `tmem V' = V^2 + I` reaches `V = +inf` in finite time and
@@ -51,6 +51,8 @@ class QIF(NeuronModel):
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
+
+    input_channel: ClassVar[int] = 1
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
@@ -104,14 +106,6 @@ class QIF(NeuronModel):
     def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
         return y[:, 0] - jnp.pi
 
-    def input_spike(
-        self,
-        y: Float[Array, "neurons 2"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons 2"]:
-        return add_weighted_spike(y, self.weights, 1, from_idx, to_idx, valid_mask)
 
     def reset_spiked(
         self, y: Float[Array, "neurons 2"], spike_mask: Bool[Array, " neurons"]

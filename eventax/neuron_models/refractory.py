@@ -161,6 +161,12 @@ def _methods(base: type[NeuronModel]) -> dict[str, Any]:
         live = valid_mask & (s.clock[to_idx] <= 0)
         return s._replace(inner=model.input_spike(s.inner, from_idx, to_idx, live))
 
+    def input_spikes(self, s: RefractoryState, counts, wmask) -> RefractoryState:
+        model = base_view(self, base)
+        s = _fold(model, s)
+        live = wmask & (s.clock <= 0)[None, :]
+        return s._replace(inner=model.input_spikes(s.inner, counts, live))
+
     def reset_spiked(self, s: RefractoryState, spike_mask: Bool[Array, " neurons"]) -> RefractoryState:
         model = base_view(self, base)
         s = _fold(model, s)
@@ -184,6 +190,7 @@ def _methods(base: type[NeuronModel]) -> dict[str, Any]:
         "dynamics": dynamics,
         "spike_condition": spike_condition,
         "input_spike": input_spike,
+        "input_spikes": input_spikes,
         "reset_spiked": reset_spiked,
         "observe": observe,
     }

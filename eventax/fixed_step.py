@@ -1,0 +1,279 @@
+"""Fixed-step surrogate-gradient simulation of an `EvNN`: discrete time, BPTT."""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import diffrax as dfx
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from .evnn import EvNN, Simulation, SpikeRecord, _check_int
+from .neuron_models.base import NeuronModel, State
+from .surrogates import FastSigmoid, Surrogate
+
+_RESETS = ("immediate", "next_step")
+
+
+class _Trace(NamedTuple):
+    spikes: Float[Array, "n_steps neurons"] | None
+    survive: Float[Array, " n_out"]
+    soft_first: Float[Array, " n_out"]
+    observed: Float[Array, "n_obs n_out channels"]
+
+
+class FixedStepNN(eqx.Module):
+    r"""An `EvNN` simulated on the time grid `t_k = t0 + k dt`, with surrogate gradients.
+
+    The same network (neuron model, weights, connectivity), stepped in discrete
+    time as the surrogate-gradient literature does. Step `k` (`t_{k-1} -> t_k`):
+
+        y  <- solver step of `dynamics` over `dt`           (Euler by default)
+        y  <- input_spikes(y, [S_{k-1}, X_k])               spikes of the previous step
+                                                            and inputs in (t_{k-1}, t_k]
+        S_k = H(spike_condition(t_k, y))                    surrogate derivative backward
+        y  <- y + S_k (reset_spiked(y) - y)                 per neuron
+
+    so a spike reaches its targets one step after it is emitted (a synaptic
+    latency of `dt`), inputs at the step that contains them (inputs at `t0`: at
+    step 1). With `reset="next_step"` the reset of `S_{k-1}` is applied after the
+    solver step of step `k` instead, which is the textbook discrete LIF
+
+        U[k] = beta U[k-1] + W X[k] - S[k-1] theta,     S[k] = H(U[k] - theta)
+
+    for a delta-synapse LIF with a subtractive reset and `beta = 1 - dt/tmem`
+    (Euler). `detach_reset=True` stops the gradient through `S` in the reset
+    term (the common recommendation); gradients still flow through the state.
+
+    First spike times are `sum_k t_k S_k prod_{j<k} (1 - S_j)` (plus
+    `t_end + dt` times `prod_k (1 - S_k)`): the grid time forward, a surrogate
+    gradient backward; silent outputs report `inf`. Observed states are those at
+    the grid point nearest to each requested time, before the reset. Delays are
+    not supported (a `ValueError` says so). Gradients of every public method
+    are taken by BPTT through `lax.scan`; `jax.jvp` works as well.
+    """
+
+    net: EvNN
+    dt: float = eqx.field(static=True)
+    surrogate: Surrogate = eqx.field(static=True)
+    solver: dfx.AbstractSolver = eqx.field(static=True)
+    reset: str = eqx.field(static=True)
+    detach_reset: bool = eqx.field(static=True)
+    n_steps: int = eqx.field(static=True)
+
+    def __init__(
+        self,
+        net: EvNN,
+        dt: float,
+        *,
+        surrogate: Surrogate | None = None,
+        solver: dfx.AbstractSolver | None = None,
+        reset: str = "immediate",
+        detach_reset: bool = True,
+    ):
+        if isinstance(net, FixedStepNN):
+            net = net.net
+        if not isinstance(net, EvNN):
+            raise ValueError(f"`net` must be an EvNN; got {type(net).__name__}.")
+        if net.delays is not None or net.axonal_delays is not None:
+            raise ValueError(
+                "FixedStepNN does not support synaptic or axonal delays; build the EvNN "
+                "without `init_delays`/`dlim`/`init_axonal_delays`/`axonal_dlim`."
+            )
+        dt = float(dt)
+        span = net.max_solver_time - net.t0
+        if not (math.isfinite(dt) and 0 < dt <= span):
+            raise ValueError(f"`dt` must be in (0, max_solver_time - t0 = {span}]; got {dt}.")
+        surrogate = FastSigmoid() if surrogate is None else surrogate
+        if not isinstance(surrogate, Surrogate):
+            raise ValueError(f"`surrogate` must be a Surrogate; got {type(surrogate).__name__}.")
+        solver = dfx.Euler() if solver is None else solver
+        if not isinstance(solver, dfx.AbstractSolver) or isinstance(solver, dfx.AbstractImplicitSolver):
+            raise ValueError(f"`solver` must be an explicit Diffrax solver; got {solver!r}.")
+        if reset not in _RESETS:
+            raise ValueError(f"`reset` must be one of {_RESETS}; got {reset!r}.")
+        self.net, self.dt, self.surrogate, self.solver = net, dt, surrogate, solver
+        self.reset, self.detach_reset = reset, bool(detach_reset)
+        # ceil, forgiving float noise: span 30, dt 0.01 -> 3000 steps, not 3001.
+        self.n_steps = max(1, math.ceil(span / dt - 1e-6))
+
+    # --------------------------------------------------- the EvNN surface
+
+    neuron_model = property(lambda self: self.net.neuron_model)
+    n_neurons = property(lambda self: self.net.n_neurons)
+    in_size = property(lambda self: self.net.in_size)
+    output_indices = property(lambda self: self.net.output_indices)
+    n_outputs = property(lambda self: self.net.n_outputs)
+    t0 = property(lambda self: self.net.t0)
+    max_solver_time = property(lambda self: self.net.max_solver_time)
+    max_event_steps = property(lambda self: self.net.max_event_steps)
+    output_no_spike_value = property(lambda self: self.net.output_no_spike_value)
+    dtype = property(lambda self: self.net.dtype)
+    wmask = property(lambda self: self.net.wmask)
+
+    @property
+    def times(self) -> Float[Array, " n_steps"]:
+        """The grid `t_1 .. t_K` (the state at `t0` is the initial state)."""
+        return self.t0 + self.dt * jnp.arange(1, self.n_steps + 1, dtype=self.dtype)
+
+    def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
+        """First spike time of each output neuron (`output_no_spike_value` if none)."""
+        first = self.run(in_spike_times).first_spikes
+        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
+
+    def state_at_t(
+        self, in_spike_times: Float[Array, "in_size K"], comp_times: Float[Array, " n_times"]
+    ) -> Float[Array, "n_out n_times channels"]:
+        """Observed output states at the grid points nearest to `comp_times`."""
+        return self.run(in_spike_times, obs_times=comp_times).states
+
+    def spikes_until_t(
+        self, in_spike_times: Float[Array, "in_size K"], final_time: float, max_spikes: int = 100
+    ) -> Float[Array, "n_out max_spikes"]:
+        """The first `max_spikes` spike times of each output neuron up to `final_time`."""
+        _check_int("max_spikes", max_spikes, 1)
+        final_time = self.net._times("final_time", final_time).reshape(())
+        spikes = self.spike_trains(in_spike_times)[:, jnp.asarray(self.output_indices)]
+        times = jnp.where((spikes > 0) & (self.times <= final_time)[:, None], self.times[:, None], jnp.inf)
+        first = jnp.sort(times, axis=0)[:max_spikes].T
+        first = jnp.pad(first, ((0, 0), (0, max(0, max_spikes - first.shape[1]))), constant_values=jnp.inf)
+        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
+
+    def record(self, in_spike_times: Float[Array, "in_size K"], max_spikes: int | None = None) -> SpikeRecord:
+        """Every spike of every neuron on the grid, in time order (an error if more
+        than `max_spikes`, default `max_event_steps`)."""
+        max_spikes = self.max_event_steps if max_spikes is None else max_spikes
+        _check_int("max_spikes", max_spikes, 1)
+        return self.run(in_spike_times, max_spikes=max_spikes).spikes
+
+    def run(
+        self,
+        in_spike_times: Float[Array, "in_size K"],
+        *,
+        obs_times: Float[Array, " n_times"] | None = None,
+        max_spikes: int = 0,
+        stop_at_first_output: bool = False,
+    ) -> Simulation:
+        """Simulate the whole grid once and record what is asked (see `EvNN.run`).
+
+        The grid always runs to `max_solver_time` (its length is static);
+        `stop_at_first_output` only sets `t_stop` to the last output's first
+        spike when every output spiked.
+        """
+        _check_int("max_spikes", max_spikes, 0)
+        obs_steps = None
+        if obs_times is not None:
+            obs_times = self.net._times("obs_times", obs_times)
+            obs_steps = jnp.round((obs_times - self.t0) / self.dt).astype(jnp.int32)
+        trace = self._scan(in_spike_times, obs_steps, keep_spikes=max_spikes > 0)
+        first = jnp.where(trace.survive == 0, trace.soft_first + (self.times[-1] + self.dt) * trace.survive, jnp.inf)
+        record = _spike_record(trace.spikes, self.times, max_spikes) if max_spikes else None
+        states = None if obs_steps is None else jnp.swapaxes(trace.observed, 0, 1)
+        t_stop = self.times[-1]
+        if stop_at_first_output:
+            t_stop = jnp.where(jnp.all(jnp.isfinite(first)), jnp.max(first), t_stop)
+        return Simulation(first, states, record, t_stop)
+
+    def spike_trains(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, "n_steps neurons"]:
+        """`S[k-1, j] = 1` if neuron `j` spiked at grid time `t_k` (surrogate-differentiable)."""
+        return self._scan(in_spike_times, None, keep_spikes=True).spikes
+
+    # --------------------------------------------------- the time loop
+
+    def _scan(self, in_spike_times, obs_steps, keep_spikes: bool) -> _Trace:
+        """Step through the grid, accumulating first spikes and observations.
+
+        First spikes: `soft_first = sum_k t_k S_k prod_{j<k}(1 - S_j)` and
+        `survive = prod_k (1 - S_k)` per output; observations: the state at step
+        `obs_steps[i]` (step 0: the initial state).
+        """
+        model, n = self.neuron_model, self.n_neurons
+        counts = self._input_counts(self.net._inputs(in_spike_times))
+        wmask = jnp.asarray(self.wmask.value)
+        outs = jnp.asarray(self.output_indices)
+        term = dfx.ODETerm(model.dynamics)
+        y0 = model.init_state(n)
+        obs0 = model.observe(y0)[outs]
+        n_obs = 0 if obs_steps is None else obs_steps.shape[0]
+        observed0 = jnp.broadcast_to(obs0, (n_obs,) + obs0.shape)
+        if n_obs:
+            observed0 = jnp.where((obs_steps <= 0)[:, None, None], observed0, 0.0)
+
+        def step(carry, xs):
+            y, s_prev, survive, soft_first, observed = carry
+            k, t, x_k = xs
+            y = _solver_step(self.solver, term, t - self.dt, t, y)
+            if self.reset == "next_step":
+                y = self._apply_reset(model, y, s_prev)
+            y = model.input_spikes(y, jnp.concatenate([s_prev, x_k]), wmask)
+            s = self.surrogate(model.spike_condition(t, y))
+            if n_obs:
+                hit = (obs_steps == k) | ((k == self.n_steps) & (obs_steps > k))
+                observed = jnp.where(hit[:, None, None], model.observe(y)[outs][None], observed)
+            s_out = s[outs]
+            soft_first = soft_first + t * s_out * survive
+            survive = survive * (1.0 - s_out)
+            if self.reset == "immediate":
+                y = self._apply_reset(model, y, s)
+            return (y, s, survive, soft_first, observed), (s if keep_spikes else None)
+
+        n_out = len(self.output_indices)
+        ones = jnp.ones((n_out,), self.dtype)
+        carry = (y0, jnp.zeros((n,), self.dtype), ones, 0.0 * ones, observed0)
+        steps = jnp.arange(1, self.n_steps + 1)
+        (_, _, survive, soft_first, observed), spikes = jax.lax.scan(step, carry, (steps, self.times, counts))
+        return _Trace(spikes, survive, soft_first, observed)
+
+    def _apply_reset(self, model: NeuronModel, y: State, s) -> State:
+        if self.detach_reset:
+            s = jax.lax.stop_gradient(s)
+        return _blend(y, model.reset_spiked(y, jnp.ones(s.shape, bool)), s)
+
+    def _input_counts(self, x) -> Float[Array, "n_steps in_size"]:
+        """How many input spikes of each channel fall into each step `(t_{k-1}, t_k]`."""
+        k = jnp.ceil((x - self.t0) / self.dt - 1e-4)
+        k = jnp.where(jnp.isfinite(k), jnp.clip(k, 1, None), self.n_steps + 1).astype(int)
+        channel = jnp.broadcast_to(jnp.arange(x.shape[0])[:, None], x.shape)
+        counts = jnp.zeros((self.n_steps + 2, x.shape[0]), self.dtype)
+        return counts.at[k, channel].add(1.0)[1 : self.n_steps + 1]
+
+
+def _solver_step(solver, term, t0, t1, y):
+    state = solver.init(term, t0, t1, y, None)
+    y1, *_ = solver.step(term, t0, t1, y, None, state, made_jump=True)
+    return y1
+
+
+def _blend(y: State, reset: State, s: Float[Array, " neurons"]) -> State:
+    """`y + s (reset - y)` per neuron, exact for `s` in {0, 1} even where `y` is
+    not finite; the derivative in `s` is `reset - y`."""
+
+    def leaf(a, b):
+        sb = s.reshape(s.shape + (1,) * (a.ndim - 1))
+        picked = jnp.where(sb > 0, b, a)
+        if not jnp.issubdtype(a.dtype, jnp.inexact):
+            return picked
+        jump = jnp.where(jnp.isfinite(b - a), b - a, 0.0)
+        return picked + (sb - jax.lax.stop_gradient(sb)) * jump
+
+    return jax.tree_util.tree_map(leaf, y, reset)
+
+
+def _spike_record(spikes, times, max_spikes: int) -> SpikeRecord:
+    flat = jax.lax.stop_gradient(spikes).reshape(-1) > 0
+    count = jnp.sum(flat, dtype=jnp.int32)
+    (pos,) = jnp.nonzero(flat, size=max_spikes, fill_value=flat.shape[0])
+    n = spikes.shape[1]
+    valid = pos < flat.shape[0]
+    record = SpikeRecord(
+        jnp.where(valid, times[jnp.minimum(pos // n, times.shape[0] - 1)], jnp.inf),
+        jnp.where(valid, pos % n, -1).astype(jnp.int32),
+        count,
+    )
+    return eqx.error_if(
+        record, count > max_spikes, f"More than max_spikes={max_spikes} spikes occurred; increase `max_spikes`."
+    )
