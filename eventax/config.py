@@ -55,6 +55,12 @@ class ModelConfig:
     `neuron`; a different one builds a `MultiNeuronModel`. `params` /
     `output_params` are the models' keyword arguments. `recurrent` connects the
     (single) hidden layer to itself (`self_connections` decides the diagonal).
+
+    `mode`: `"event"` (exact spike times and gradients) or `"surrogate"` (the
+    same network on a fixed grid `dt` with the `eventax.surrogates` class named
+    by `surrogate` and its `surrogate_params`; `reset` and `detach_reset` as in
+    `FixedStepNN`). `max_solver_time`, `solver` (also the surrogate mode's
+    fixed-step scheme), `solver_stepsize` and `max_event_steps` as in `EvNN`.
     """
 
     neuron: str = "LIF"
@@ -64,6 +70,12 @@ class ModelConfig:
     output_params: dict = field(default_factory=dict)
     recurrent: bool = False
     self_connections: bool = True
+    mode: str = "event"
+    dt: float = 0.01
+    surrogate: str = "FastSigmoid"
+    surrogate_params: dict = field(default_factory=dict)
+    reset: str = "immediate"
+    detach_reset: bool = True
     max_solver_time: float = 30.0
     solver: str = "Euler"
     solver_stepsize: float = 0.01

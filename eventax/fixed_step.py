@@ -96,6 +96,13 @@ class FixedStepNN(eqx.Module):
             raise ValueError(f"`solver` must be an explicit Diffrax solver; got {solver!r}.")
         if reset not in _RESETS:
             raise ValueError(f"`reset` must be one of {_RESETS}; got {reset!r}.")
+        if not detach_reset:
+            shapes = jax.eval_shape(lambda: net.neuron_model.init_state(net.n_neurons))
+            if any(leaf.shape[:1] != (net.n_neurons,) for leaf in jax.tree_util.tree_leaves(shapes)):
+                raise ValueError(
+                    "`detach_reset=False` needs a state whose leaves all have leading axis "
+                    f"n_neurons={net.n_neurons} (not the case for {type(net.neuron_model).__name__})."
+                )
         self.net, self.dt, self.surrogate, self.solver = net, dt, surrogate, solver
         self.reset, self.detach_reset = reset, bool(detach_reset)
         # ceil, forgiving float noise: span 30, dt 0.01 -> 3000 steps, not 3001.
@@ -229,9 +236,20 @@ class FixedStepNN(eqx.Module):
         return _Trace(spikes, survive, soft_first, observed)
 
     def _apply_reset(self, model: NeuronModel, y: State, s) -> State:
+        """`reset_spiked(y, S > 0)`; without `detach_reset`, plus the derivative
+        `reset_spiked(y) - y` in `S` (per neuron)."""
+        reset = model.reset_spiked(y, s > 0)
         if self.detach_reset:
-            s = jax.lax.stop_gradient(s)
-        return _blend(y, model.reset_spiked(y, jnp.ones(s.shape, bool)), s)
+            return reset
+        full = model.reset_spiked(y, jnp.ones(s.shape, bool))
+
+        def leaf(r, a, b):
+            if not jnp.issubdtype(r.dtype, jnp.inexact):
+                return r
+            ds = (s - jax.lax.stop_gradient(s)).reshape(s.shape + (1,) * (r.ndim - 1))
+            return r + ds * jnp.where(jnp.isfinite(a - b), a - b, 0.0)
+
+        return jax.tree_util.tree_map(leaf, reset, full, y)
 
     def _input_counts(self, x) -> Float[Array, "n_steps in_size"]:
         """How many input spikes of each channel fall into each step `(t_{k-1}, t_k]`."""
@@ -246,21 +264,6 @@ def _solver_step(solver, term, t0, t1, y):
     state = solver.init(term, t0, t1, y, None)
     y1, *_ = solver.step(term, t0, t1, y, None, state, made_jump=True)
     return y1
-
-
-def _blend(y: State, reset: State, s: Float[Array, " neurons"]) -> State:
-    """`y + s (reset - y)` per neuron, exact for `s` in {0, 1} even where `y` is
-    not finite; the derivative in `s` is `reset - y`."""
-
-    def leaf(a, b):
-        sb = s.reshape(s.shape + (1,) * (a.ndim - 1))
-        picked = jnp.where(sb > 0, b, a)
-        if not jnp.issubdtype(a.dtype, jnp.inexact):
-            return picked
-        jump = jnp.where(jnp.isfinite(b - a), b - a, 0.0)
-        return picked + (sb - jax.lax.stop_gradient(sb)) * jump
-
-    return jax.tree_util.tree_map(leaf, y, reset)
 
 
 def _spike_record(spikes, times, max_spikes: int) -> SpikeRecord:

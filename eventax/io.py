@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .evnn import EvNN
+from .fixed_step import FixedStepNN
 
 _FORMAT = "eventax-network/1"
 
@@ -25,8 +26,8 @@ def save_evnn(path, model: EvNN, config: dict[str, Any] | None = None) -> None:
     (the arrays, via `equinox.tree_serialise_leaves`). Model classes must be
     importable when loading.
     """
-    if not isinstance(model, EvNN):
-        raise ValueError(f"`model` must be an EvNN; got {type(model).__name__}.")
+    if not isinstance(model, (EvNN, FixedStepNN)):
+        raise ValueError(f"`model` must be an EvNN or FixedStepNN; got {type(model).__name__}.")
     skeleton = jax.tree_util.tree_map(
         lambda x: jax.ShapeDtypeStruct(np.shape(x), x.dtype) if eqx.is_array(x) else x, model
     )

@@ -149,7 +149,10 @@ class CurrentSynapses(NeuronModel):
     def input_spikes(self, y, counts, wmask):
         """`y[:, input_channel] += counts @ weights` over the connected entries."""
         current = counts.astype(self.weights.dtype) @ jnp.where(wmask, self.weights, 0.0)
-        return y.at[:, self.input_channel].add(current)
+        # an outer product with a one-hot row, not `.at[].add`: a scatter does not
+        # fuse with the step's other elementwise work (3x slower per step on CPU)
+        channel = jnp.arange(y.shape[1]) == self.input_channel
+        return y + current[:, None] * channel
 
 
 def add_weighted_spike(y, weights, channel: int, from_idx, to_idx, valid_mask):

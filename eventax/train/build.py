@@ -12,9 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .. import neuron_models
+from .. import neuron_models, surrogates
 from ..config import Config, ConfigError, DataConfig, LossConfig, ModelConfig, OptimConfig
 from ..evnn import EvNN, FFEvNN
+from ..fixed_step import FixedStepNN
 from ..losses import ActivityRegulariser, Loss, StateLoss, TTFSLoss
 
 _WRAPPERS = {"AMOS": neuron_models.AMOS, "Refractory": neuron_models.Refractory}
@@ -84,9 +85,31 @@ def neuron_class(name: str, key: str = "model.neuron"):
     return cls
 
 
-def build_network(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN:
+def build_network(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN | FixedStepNN:
     """A feed-forward `FFEvNN` (or, with `recurrent`, an `EvNN` with one recurrent
-    hidden layer) of `cfg.neuron` with `n_out` outputs of `cfg.output_neuron`."""
+    hidden layer) of `cfg.neuron` with `n_out` outputs of `cfg.output_neuron`;
+    with `mode = "surrogate"` that network's `FixedStepNN`."""
+    net = _build_evnn(cfg, in_size, n_out, key)
+    if cfg.mode == "event":
+        return net
+    if cfg.mode != "surrogate":
+        raise ConfigError(f"`model.mode` must be 'event' or 'surrogate'; got {cfg.mode!r}.")
+    surrogate = getattr(surrogates, cfg.surrogate, None)
+    if not (inspect.isclass(surrogate) and issubclass(surrogate, surrogates.Surrogate)):
+        raise ConfigError(
+            f"`model.surrogate` must name a class of eventax.surrogates {surrogates.__all__}; "
+            f"got {cfg.surrogate!r}."
+        )
+    try:
+        return FixedStepNN(
+            net, cfg.dt, surrogate=surrogate(**cfg.surrogate_params), solver=net.solver,
+            reset=cfg.reset, detach_reset=cfg.detach_reset,
+        )
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"`model` (surrogate mode): {e}") from e
+
+
+def _build_evnn(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN:
     hidden = tuple(cfg.hidden)
     if any(h < 1 for h in hidden):
         raise ConfigError(f"`model.hidden` sizes must be positive; got {list(hidden)}.")

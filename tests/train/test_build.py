@@ -43,3 +43,25 @@ def test_loss_params_are_checked_and_regularisers_bound_to_the_network():
     sim = loss.simulate(net, x, max_spikes=net.max_event_steps)
     assert np.isfinite(float(reg(sim)))
     assert isinstance(loss, ex.StateLoss) and loss.t_end == model.max_solver_time
+
+
+def test_mode_switch_builds_the_same_network_in_the_surrogate_mode(tmp_path):
+    """`model.mode = "surrogate"`: the same weights (same seed) wrapped in a FixedStepNN
+    with the named surrogate; it saves and loads like an EvNN."""
+    base = {"model": {"neuron": "AMOS(LIF)", "hidden": [6], "max_solver_time": 10.0}}
+    event = build_network(from_dict(base).model, 5, 3, jax.random.PRNGKey(0))
+    sg = dict(base["model"], mode="surrogate", dt=0.1, surrogate="Arctan",
+              surrogate_params={"slope": 3.0}, reset="next_step")
+    fixed = build_network(from_dict({"model": sg}).model, 5, 3, jax.random.PRNGKey(0))
+    assert isinstance(fixed, ex.FixedStepNN) and isinstance(event, ex.EvNN)
+    assert fixed.surrogate == ex.surrogates.Arctan(slope=3.0) and fixed.reset == "next_step"
+    np.testing.assert_array_equal(fixed.neuron_model.weights, event.neuron_model.weights)
+    ex.save_evnn(tmp_path / "n.evnn", fixed)
+    loaded, _ = ex.load_evnn(tmp_path / "n.evnn")
+    assert isinstance(loaded, ex.FixedStepNN) and loaded.dt == 0.1
+    x = jax.numpy.asarray([[1.0], [2.0], [3.0], [0.5], [0.0]])
+    np.testing.assert_array_equal(loaded.ttfs(x), fixed.ttfs(x))
+    for bad, match in [({"mode": "surrogat"}, "model.mode"), ({"mode": "surrogate", "surrogate": "Nope"}, "model.surrogate"),
+                       ({"mode": "surrogate", "dt": -1.0}, "dt")]:
+        with pytest.raises(ConfigError, match=match):
+            build_network(from_dict({"model": dict(base["model"], **bad)}).model, 5, 3, jax.random.PRNGKey(0))
