@@ -1,6 +1,6 @@
 """eventax: event-driven spiking neural networks in JAX with exact spike-time gradients."""
 
-from . import losses, neuron_models, surrogates
+from . import analysis, losses, neuron_models, surrogates
 from .buffer import SpikeBuffer
 from .evnn import EvNN, FFEvNN, Simulation, SpikeRecord
 from .fixed_step import FixedStepNN
@@ -12,6 +12,6 @@ from .neuron_models import __all__ as _models
 __version__ = "0.2.0.dev0"
 
 __all__ = ["EvNN", "FFEvNN", "Simulation", "SpikeBuffer", "SpikeRecord", "load_evnn", "neuron_models", "save_evnn"]
-__all__ += ["FixedStepNN", "surrogates"]
+__all__ += ["FixedStepNN", "analysis", "surrogates"]
 __all__ += ["ActivityRegulariser", "Loss", "StateLoss", "TTFSLoss", "losses"]
 __all__ += _models

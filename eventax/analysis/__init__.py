@@ -1,5 +1,18 @@
-"""Analysis: loss landscapes (and, later, gradient comparisons and their plots)."""
+"""Analysis: gradient comparisons between simulation modes, and loss landscapes."""
 
+from .gradients import (
+    Exact,
+    FiniteDifferences,
+    GradientComparison,
+    GradientMethod,
+    GradientTracker,
+    SurrogateMode,
+    cast_like,
+    compare_gradients,
+    gradient_metrics,
+    parameter_groups,
+    plot_tracker,
+)
 from .landscape import (
     PCADirections,
     Projection,
@@ -14,6 +27,17 @@ from .landscape import (
 )
 
 __all__ = [
+    "Exact",
+    "FiniteDifferences",
+    "GradientComparison",
+    "GradientMethod",
+    "GradientTracker",
+    "SurrogateMode",
+    "cast_like",
+    "compare_gradients",
+    "gradient_metrics",
+    "parameter_groups",
+    "plot_tracker",
     "PCADirections",
     "Projection",
     "add_scaled",
