@@ -82,13 +82,20 @@ def make_train_step(loss, regularisers: tuple, optim: OptimConfig, max_spikes: i
     return step
 
 
-def train(cfg: Config, run_dir, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train `cfg` (seed `cfg.train.seed`) in `run_dir`; returns its results."""
-    return train_seeds(cfg, [cfg.train.seed], run_dir, [run_dir], resume=resume, progress=progress)[0]
+def train(cfg: Config, run_dir, *, resume: bool = False, progress: bool = True, callbacks=()) -> dict[str, Any]:
+    """Train `cfg` (seed `cfg.train.seed`) in `run_dir`; returns its results.
+
+    `callbacks`: functions `f(step, net)` called after every optimiser step
+    (`step` counts from 1 over the whole run) with the updated network.
+    """
+    return train_seeds(
+        cfg, [cfg.train.seed], run_dir, [run_dir], resume=resume, progress=progress, callbacks=callbacks
+    )[0]
 
 
-def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progress=True) -> list[dict]:
-    """Train `cfg` for every seed at once; per-seed files go to `seed_dirs`."""
+def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progress=True, callbacks=()) -> list[dict]:
+    """Train `cfg` for every seed at once; per-seed files go to `seed_dirs`
+    (`callbacks` as in `train`, given the first seed's network)."""
     run_dir, seed_dirs = Path(run_dir), [Path(d) for d in seed_dirs]
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or len(seeds) != len(seed_dirs) or not seeds:
@@ -145,6 +152,10 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
         for i, pairs in enumerate(zip(*(b.epoch(epoch) for b in batches))):
             xb, yb = (jnp.stack(a) for a in zip(*pairs))
             params, opt_state, value, acc = step(params, static, opt_state, *dp.shard((xb, yb)))
+            if callbacks and dp.is_main:
+                net = eqx.combine(_unstack(dp.local(params), len(seeds))[0], static)
+                for callback in callbacks:
+                    callback((epoch - 1) * batches[0].n_batches + i + 1, net)
             losses.append(np.asarray(value))
             accs.append(np.asarray(acc))
             done = (i + 1) * cfg.optim.batch_size * len(seeds)

@@ -109,3 +109,16 @@ def test_sweep_trains_seeds_at_once(full_run, tmp_path):
     assert both[1]["train_loss"] != pytest.approx(one["train_loss"], rel=1e-5)
     assert "n seeds" in table or "2" in table
     assert (tmp_path / "summary.md").is_file() and (tmp_path / "summary.csv").is_file()
+
+
+def test_surrogate_mode_trains_from_the_same_config_and_calls_back(tmp_path):
+    """One key switches the mode; the loss falls; callbacks see every step's network."""
+    seen = []
+    cfg = _cfg(model__mode="surrogate", model__dt=0.25)
+    train(cfg, tmp_path, progress=False, callbacks=[lambda step, net: seen.append((step, net))])
+    history = read_history(tmp_path)
+    assert history[-1]["val_loss"] < history[0]["val_loss"]
+    assert [s for s, _ in seen] == [1, 2, 3, 4, 5, 6]  # 96 samples / batch 32, two epochs
+    assert all(type(n).__name__ == "FixedStepNN" for _, n in seen)
+    first, last = (jax.tree_util.tree_leaves(eqx.filter(n, eqx.is_inexact_array)) for _, n in (seen[0], seen[-1]))
+    assert any(not np.array_equal(a, b) for a, b in zip(first, last))
