@@ -95,7 +95,9 @@ class SurrogateMode(GradientMethod):
 
 class FiniteDifferences(GradientMethod):
     """Central differences of the event-mode loss, `(L(p + h) - L(p - h)) / 2h`,
-    on `n_entries` parameter entries drawn at random (seeded); the rest are `nan`.
+    on `n_entries` parameter entries drawn at random (seeded) from `candidates`
+    (`compare_gradients` passes the entries where the reference gradient is
+    non-zero, so unconnected weights are not drawn); the rest are `nan`.
 
     Needs a float64 network: with the float64 root finder, spike times are exact
     to ~1e-12, so the rounding error ~1e-12 / h stays far below the truncation
@@ -117,7 +119,7 @@ class FiniteDifferences(GradientMethod):
                 "jax_enable_x64); cast a trained one with `eventax.analysis.cast_like`."
             )
 
-    def gradient(self, net, loss, x, y):
+    def gradient(self, net, loss, x, y, candidates=None):
         self.check(net)
         params, static = eqx.partition(net, eqx.is_inexact_array)
         leaves, treedef = jax.tree_util.tree_flatten(params)
@@ -127,7 +129,10 @@ class FiniteDifferences(GradientMethod):
 
         sizes = np.array([leaf.size for leaf in leaves])
         rng = np.random.default_rng(self.seed)
-        picks = rng.choice(sizes.sum(), size=min(self.n_entries, int(sizes.sum())), replace=False)
+        pool = np.arange(sizes.sum())
+        if candidates is not None:
+            pool = pool[np.concatenate([np.asarray(c).ravel() for c in jax.tree_util.tree_leaves(candidates)])]
+        picks = rng.choice(pool, size=min(self.n_entries, pool.size), replace=False)
         out = [np.full(leaf.shape, np.nan) for leaf in leaves]
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         for flat in np.sort(picks):
@@ -274,7 +279,11 @@ def compare_gradients(
         raise ValueError(f"`batch` must be (x (batch, in_size, K), labels (batch,)); got {x.shape}, {y.shape}.")
     for m in methods:
         m.check(net)
-    grads = {m.name: m.gradient(net, loss, x, y) for m in methods}
+    grads = {names[0]: methods[0].gradient(net, loss, x, y)}
+    nonzero = jax.tree_util.tree_map(lambda g: np.asarray(g) != 0, grads[names[0]])
+    for m in methods[1:]:
+        extra = {"candidates": nonzero} if isinstance(m, FiniteDifferences) else {}
+        grads[m.name] = m.gradient(net, loss, x, y, **extra)
     groups = parameter_groups(net) if groups is None else groups
     ref = names[0]
     rows = []
