@@ -129,9 +129,12 @@ def make_inputs(batch: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_network(impl: str, weights: np.ndarray, cfg: dict):
-    """The 5 -> H -> 3 LIF network of either implementation, with the given weights."""
+    """The 5 -> H -> 3 LIF network of either implementation, with the given weights
+    (`"surrogate"`: ours in the fixed-step surrogate mode at `cfg["sdt"]`)."""
     if impl == "ours":
         return _build_ours(weights, cfg)
+    if impl == "surrogate":
+        return _build_ours(weights, cfg).fixed_step(cfg["sdt"])
     if impl == "baseline":
         return _build_baseline(weights, cfg)
     raise ValueError(f"unknown implementation {impl!r}")
@@ -271,6 +274,7 @@ def run_worker(args) -> None:
         "baseline_adjoint": args.baseline_adjoint,
         "segment_max_steps": args.segment_max_steps,
         "model": args.model,
+        "sdt": args.sdt,
     }
     net = build_network(args.impl, data["weights"], cfg)
     import jax.numpy as jnp
@@ -363,6 +367,8 @@ def spawn(python: str, mode: str, impl: str, args, workload_file: Path, tmp: Pat
         "--repeats", str(args.repeats), "--max-event-steps", str(max_events),
         "--baseline-adjoint", args.baseline_adjoint, "--model", args.model,
     ]
+    if impl == "surrogate":
+        cmd += ["--sdt", repr(args.sdt)]
     if args.segment_max_steps is not None:
         cmd += ["--segment-max-steps", str(args.segment_max_steps)]
     print(f"[{impl}] {mode} ...", flush=True)
@@ -523,7 +529,27 @@ def run_benchmark(args) -> dict:
             record.setdefault(impl, {})
             for mode in ("forward", "fwdbwd"):
                 record[impl][mode] = spawn(pythons[impl], mode, impl, args, workload, tmp, max_events)
+        for sdt in args.surrogate_dt:
+            record.setdefault("surrogate", {})[repr(sdt)] = _surrogate_and_spyx(args, sdt, workload, tmp, max_events)
     return record
+
+
+def _surrogate_and_spyx(args, sdt: float, workload: Path, tmp: Path, max_events: int) -> dict:
+    """Our fixed-step mode at `sdt`, and spyx 1.0 (own venv) on the same weights and inputs."""
+    sub = argparse.Namespace(**{**vars(args), "sdt": sdt})
+    out = {mode: spawn(sys.executable, mode, "surrogate", sub, workload, tmp, max_events)
+           for mode in ("forward", "fwdbwd")}
+    if args.spyx_python and Path(args.spyx_python).exists():
+        path = tmp / f"spyx_{sdt}.json"
+        cmd = [args.spyx_python, str(REPO / "experiments" / "bench_spyx.py"), "--workload", str(workload),
+               "--dt", repr(sdt), "--batch", str(args.batch), "--repeats", str(args.repeats),
+               "--only", "forward", "--only", "fwdbwd", "--out", str(path)]
+        print(f"[spyx] dt={sdt} ...", flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"spyx benchmark failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+        out["spyx"] = json.loads(path.read_text())
+    return out
 
 
 def _max_events(args, workload, tmp):
@@ -546,6 +572,7 @@ def _config(args, wpath: Path) -> dict:
         "baseline_adjoint": args.baseline_adjoint,
         "ours_segment_max_steps": args.segment_max_steps,
         "only": args.only,
+        "surrogate_dts": args.surrogate_dt,
         "weights_file": str(wpath.relative_to(REPO)),
         "weights_sha256": hashlib.sha256(wpath.read_bytes()).hexdigest()[:16],
         "timestamp": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -605,7 +632,44 @@ def markdown(record: dict) -> str:
         cells = [fmt.format(v) if v is not None else "—" for v in (a, b)]
         lines.append(f"| {label} | {cells[0]} | {cells[1]} | "
                      f"{'—' if ratio is None else f'{ratio:.2f}'} |")
+    lines += _surrogate_lines(record)
     return "\n".join(lines) + "\n"
+
+
+SURROGATE_FIGURES = [
+    ("forward (samples/s)", ("forward", "samples_per_s"), "{:.0f}"),
+    ("fwd+bwd (samples/s)", ("fwdbwd", "samples_per_s"), "{:.0f}"),
+    ("forward compile (s)", ("forward", "compile_s"), "{:.1f}"),
+    ("fwd+bwd compile (s)", ("fwdbwd", "compile_s"), "{:.1f}"),
+    ("fwd+bwd peak RSS (MB)", ("fwdbwd", "peak_rss_mb"), "{:.0f}"),
+]
+
+
+def _surrogate_lines(record: dict) -> list[str]:
+    """Event mode vs our surrogate mode vs spyx 1.0 (and the baseline's event mode)."""
+    runs = record.get("surrogate") or {}
+    if not runs:
+        return []
+    head = ["event (ours)", "event (0.1.0)"]
+    cols = []
+    for sdt, run in runs.items():
+        cols.append((f"surrogate dt={sdt} (ours)", run))
+        cols.append((f"spyx 1.0 dt={sdt}", run.get("spyx")))
+    lines = ["", "Fixed-step surrogate mode (same weights and inputs; spyx in its own venv; "
+             "ratio = ours / spyx at the same dt):", "",
+             "| figure | " + " | ".join(head + [c for c, _ in cols]) + " | " +
+             " | ".join(f"ours/spyx dt={sdt}" for sdt in runs) + " |",
+             "|---|" + "---:|" * (len(head) + len(cols) + len(runs))]
+    for label, path, fmt in SURROGATE_FIGURES:
+        vals = [_figure(record.get("ours"), path), _figure(record.get("baseline"), path)]
+        vals += [_figure(r, path) for _, r in cols]
+        cells = [fmt.format(v) if v is not None else "—" for v in vals]
+        ratios = []
+        for run in runs.values():
+            a, b = _figure(run, path), _figure(run.get("spyx"), path)
+            ratios.append(f"{a / b:.2f}" if a is not None and b else "—")
+        lines.append(f"| {label} | " + " | ".join(cells + ratios) + " |")
+    return lines
 
 
 def _agreement_lines(record: dict) -> list[str]:
@@ -662,8 +726,9 @@ def write_results(record: dict) -> None:
 
 
 def _config_key(rec: dict) -> tuple:
-    keys = ("workload", "model", "dt", "batch", "hidden", "baseline_adjoint", "ours_segment_max_steps", "only")
-    return tuple(rec.get(k) for k in keys)
+    keys = ("workload", "model", "dt", "batch", "hidden", "baseline_adjoint", "ours_segment_max_steps", "only",
+            "surrogate_dts")
+    return tuple(tuple(v) if isinstance(v, list) else v for v in (rec.get(k) for k in keys))
 
 
 # ============================================================================ command line
@@ -684,11 +749,16 @@ def parse_args(argv=None):
                    help="event-loop bound for both (default: 1.25 x the most needed)")
     p.add_argument("--segment-max-steps", type=int, default=None,
                    help="our solver steps per segment (default: our default)")
+    p.add_argument("--surrogate-dt", type=float, action="append", default=[],
+                   help="also time our fixed-step surrogate mode (and spyx) at this dt (repeatable)")
+    p.add_argument("--spyx-python", default="/work/spyx-ref/bin/python",
+                   help="interpreter with spyx 1.0 (see bench_spyx.py); skipped if missing")
     p.add_argument("--skip-check", action="store_true", help="time without the agreement check")
     p.add_argument("--allow-mismatch", action="store_true", help="time even if the check fails")
     # internal: one measurement in a worker process
     p.add_argument("--worker", choices=["check", "forward", "fwdbwd"], help=argparse.SUPPRESS)
-    p.add_argument("--impl", choices=["ours", "baseline"], help=argparse.SUPPRESS)
+    p.add_argument("--impl", choices=["ours", "baseline", "surrogate"], help=argparse.SUPPRESS)
+    p.add_argument("--sdt", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--workload-file", help=argparse.SUPPRESS)
     p.add_argument("--out", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -197,6 +197,8 @@ MODELS = {
     "Izhikevich": (ev.Izhikevich, {}),
     "AMOS(LIF)": (ev.AMOS(ev.LIF), {}),
     "Refractory(QIF)": (ev.Refractory(ev.QIF), {"t_refrac": 1.0}),
+    "Multi(AMOS(LIF), LIF)": (ev.MultiNeuronModel, {
+        "neuron_models": [ev.AMOS(ev.LIF), ev.LIF], "neuron_type_ids": [0, 1, 0, 1, 0]}),
 }
 
 
@@ -211,6 +213,8 @@ def test_fast_input_spikes_equals_superposed_single_spikes(name):
     y = _random_state(model, n, jax.random.PRNGKey(1))
     if name.startswith("AMOS"):
         y = (y[0], jnp.array([0.0, 1.0, 0.0, 1.0, 0.0]))
+    if name.startswith("Multi"):
+        y = ((y[0][0], jnp.array([0.0, 1.0, 0.0])), y[1])
     counts = jnp.array([1.0, 0.0, 2.0, 1.0, 0.0, 1.0, 3.0, 0.0])
     fast = model.input_spikes(y, counts, jnp.asarray(wmask))
     one_by_one = y

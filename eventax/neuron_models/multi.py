@@ -98,6 +98,13 @@ class MultiNeuronModel(NeuronModel):
             out.append(m.input_spike(ys, from_idx, jnp.minimum(local_to, len(idx) - 1), mine))
         return tuple(out)
 
+    def input_spikes(self, y: tuple, counts: Float[Array, " pre"], wmask: Bool[Array, "pre neurons"]) -> tuple:
+        """Each sub-model delivers to its own members (columns of `wmask`)."""
+        return tuple(
+            m.input_spikes(ys, counts, wmask[:, np.asarray(idx, int)])
+            for m, ys, idx in zip(self.submodels, y, self.members)
+        )
+
     def reset_spiked(self, y: tuple, spike_mask: Bool[Array, " neurons"]) -> tuple:
         return tuple(
             m.reset_spiked(ys, spike_mask[np.asarray(idx, int)])
