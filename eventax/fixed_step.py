@@ -9,7 +9,6 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array, Float
 
 from .evnn import EvNN, Simulation, SpikeRecord, _check_int

@@ -22,9 +22,18 @@ def test_quickstart_block_runs_and_gives_finite_gradients():
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
 
 
+def test_surrogate_block_runs_on_the_quickstart_network():
+    ns = {}
+    exec(_python_blocks()[0], ns)
+    exec(_python_blocks()[1], ns)
+    assert ns["t_grid"].shape == (3,)
+    gs, ge = ns["g_surrogate"].net.neuron_model.weights, ns["g_exact"].neuron_model.weights
+    assert gs.shape == ge.shape and bool(jnp.all(jnp.isfinite(gs)))
+
+
 def test_custom_neuron_block_runs_and_spikes():
     ns = {}
-    exec(_python_blocks()[1], ns)
+    exec(_python_blocks()[2], ns)
     net = ns["net"]
     t = net.ttfs(jnp.array([[1.0], [2.0], [5.0]]))
     assert t.shape == (2,)

@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 from jax import random
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
 from .base import Constant, CurrentSynapses
