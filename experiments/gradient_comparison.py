@@ -13,6 +13,10 @@ error, sign agreement and norm ratio against the exact gradient.
 
 Writes `<out>/gradient_comparison.md` and `.json` (every row) and
 `<out>/gradient_comparison.png` (cosine and norm ratio per method, all parameters).
+
+`--track N` instead trains the LIF config briefly (event mode, float32, 1000 samples,
+`--track-epochs` epochs of batch 100) with a `GradientTracker` every N steps (exact vs
+surrogate at dt 0.05 and 0.01) and writes `<out>/gradient_tracking.{jsonl,png}`.
 """
 
 from __future__ import annotations
@@ -93,6 +97,32 @@ def figure(records: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=130)
 
 
+def track(every: int, epochs: int, batch: int, out: Path) -> None:
+    from eventax.analysis import GradientTracker, plot_tracker
+    from eventax.train import train
+
+    jax.config.update("jax_enable_x64", False)
+    overrides = ["data.train_size=1000", "data.val_size=500", "data.test_size=500", f"optim.epochs={epochs}",
+                 "optim.batch_size=100", "train.plots=false"]
+    cfg = load_config(REPO / CONFIGS["lif"], overrides)
+    data = load_dataset(cfg.data)
+    net = build_network(cfg.model, data.train.x.shape[1], data.n_classes, jax.random.PRNGKey(0))
+    loss, _ = build_loss(cfg.loss, cfg.model, data.start_channels, net)
+    path = out / "gradient_tracking.jsonl"
+    path.unlink(missing_ok=True)
+    methods = [Exact(), SurrogateMode(0.05), SurrogateMode(0.01)]
+    batch_xy = (jnp.asarray(data.validation.x[:batch]), jnp.asarray(data.validation.y[:batch]))
+    tracker = GradientTracker(path, batch_xy, loss, methods, every=every)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        tracker(0, net)
+        train(cfg, run_dir, progress=False, callbacks=[tracker])
+    for group in ("all",):
+        plot_tracker(path, out / "gradient_tracking.png", group=group)
+    print(f"wrote {path} and gradient_tracking.png")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--batch", type=int, default=32)
@@ -100,7 +130,13 @@ def main(argv=None) -> None:
     p.add_argument("--models", nargs="+", default=["lif", "qif"], choices=sorted(CONFIGS))
     p.add_argument("--trained", nargs="*", default=[], help="name=path/to/best.evnn")
     p.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    p.add_argument("--track", type=int, default=0, help="track gradients every N training steps instead")
+    p.add_argument("--track-epochs", type=int, default=2)
     args = p.parse_args(argv)
+    if args.track:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        track(args.track, args.track_epochs, args.batch, Path(args.out))
+        return
     trained = dict(t.split("=", 1) for t in args.trained)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

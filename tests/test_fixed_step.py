@@ -123,6 +123,13 @@ def test_forward_equals_numpy_time_stepping_on_a_recurrent_lif_network(x64):
     steps = np.round(obs / dt).astype(int)
     v0 = np.vstack([np.zeros(n), v])
     np.testing.assert_allclose(sim.states[:, :, 0], v0[steps][:, outs].T, rtol=1e-10, atol=1e-12)
+    # the first spike times of each output, up to a time
+    until = np.asarray(fixed.spikes_until_t(jnp.asarray(x), 20.0, max_spikes=3))
+    for row, j in zip(until, outs):
+        expected = times[spikes[:, j] > 0]
+        expected = expected[expected <= 20.0][:3]
+        np.testing.assert_allclose(row[: len(expected)], expected, rtol=1e-12)
+        assert np.all(np.isinf(row[len(expected):]))
     # the spike log: every spike, in time order
     k, j = np.nonzero(spikes)
     count = int(sim.spikes.n_spikes)
