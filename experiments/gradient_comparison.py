@@ -89,7 +89,7 @@ def figure(records: list[dict], path: Path) -> None:
             ax.set_yscale("log")
             ax.axhline(1.0, color="k", lw=0.6)
         else:
-            ax.set_ylim(-0.2, 1.05)
+            ax.set_ylim(min(-0.4, ax.get_ylim()[0]), 1.05)
         ax.grid(alpha=0.3, axis="y")
     fig.axes[0].legend(fontsize=7)
     fig.suptitle("Yin-Yang 5-50-3, TTFS loss: gradients of each method vs the exact event gradient", fontsize=9)
