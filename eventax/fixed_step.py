@@ -39,7 +39,8 @@ class FixedStepNN(eqx.Module):
 
     so a spike reaches its targets one step after it is emitted (a synaptic
     latency of `dt`), inputs at the step that contains them (inputs at `t0`: at
-    step 1). With `reset="next_step"` the reset of `S_{k-1}` is applied after the
+    step 1; a spike less than `1e-4 dt` after a grid point counts as on it, so
+    that float rounding of `s / dt` does not move it a step). With `reset="next_step"` the reset of `S_{k-1}` is applied after the
     solver step of step `k` instead, which is the textbook discrete LIF
 
         U[k] = beta U[k-1] + W X[k] - S[k-1] theta,     S[k] = H(U[k] - theta)
