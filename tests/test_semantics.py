@@ -9,6 +9,8 @@ simulator), with a tolerance that covers the Euler error.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import diffrax
 import equinox as eqx
 import jax
@@ -39,9 +41,7 @@ class VoltageJumpLIF(ex.LIF):
     variant lets one input lift a neuron above threshold instantly.
     """
 
-    def input_spike(self, y, from_idx, to_idx, valid_mask):
-        w = jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0)
-        return y.at[to_idx, 0].add(w)
+    input_channel: ClassVar[int] = 0  # spikes add their weight to channel 0, `v`
 
 
 def lif_reference(weights, wmask, ic, thresh, tsyn, tmem, in_times, t_end, grid=1e-3):

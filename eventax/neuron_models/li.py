@@ -18,8 +18,8 @@ class LI(LIF):
     is the usual readout for state-based losses.
     """
 
-    def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
-        return jnp.full(y.shape[:1], -1.0, y.dtype)
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
+        return jnp.full(y[0].shape, -1.0, y[0].dtype)
 
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         return y

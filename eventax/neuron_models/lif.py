@@ -14,7 +14,8 @@ from .base import Constant, CurrentSynapses
 class LIF(CurrentSynapses):
     r"""Current-based leaky integrate-and-fire neuron.
 
-    State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current):
+    State `y = (v, i)`, membrane and synaptic current, each `(n_neurons,)`
+    (`observe` stacks them into channels 0 and 1):
 
         dv/dt = (-v + i + ic) / tmem,     di/dt = -i / tsyn.
 
@@ -81,22 +82,27 @@ class LIF(CurrentSynapses):
         self.weights = _weights(key, mask, dtype, wlim, wmean, init_weights, fan_in_mode)
         self.ic = _bias(key, n, dtype, blim, bmean, init_bias)
 
-    def init_state(self, n_neurons: int) -> Float[Array, "neurons 2"]:
-        return jnp.zeros((n_neurons, 2), self.dtype)
+    def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
+        # One array per channel, not (n, 2): a fixed-step scan over an interleaved
+        # layout ran 1.6-2x slower per step (XLA vectorises contiguous channels).
+        zeros = jnp.zeros((n_neurons,), self.dtype)
+        return zeros, zeros
 
-    def dynamics(self, t, y: Float[Array, "neurons 2"], args: Any) -> Float[Array, "neurons 2"]:
-        v, i = y[:, 0], y[:, 1]
+    def dynamics(self, t, y, args: Any):
+        v, i = y
         dv = (-v + i + self.ic) / self.param(self.tmem)
         di = -i / self.param(self.tsyn)
-        return jnp.stack([dv, di], axis=1)
+        return dv, di
 
-    def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
-        return y[:, 0] - self.param(self.thresh)
-
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
+        return y[0] - self.param(self.thresh)
 
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
-        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
-        return y.at[:, 0].set(v)
+        v, i = y
+        return jnp.where(spike_mask, self.param(self.vreset), v), i
+
+    def observe(self, y) -> Float[Array, "neurons 2"]:
+        return jnp.stack(y, axis=1)
 
 
 def _weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
