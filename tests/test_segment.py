@@ -21,7 +21,7 @@ def test_crossing_neuron_sets_the_time_scale_of_the_root_find():
     v = np.array([1.0 - 1e-5, 0.995], np.float32)
     dvdt = np.array([1e-4, (1.0 + 2e-6 - 0.995) / dt], np.float32)   # B ends 2e-6 above threshold
     i = v + 20.0 * dvdt                                                  # tmem v' = -v + i
-    y_prev = jnp.asarray(np.stack([v, i], axis=1))
+    y_prev = (jnp.asarray(v), jnp.asarray(i))  # the LIF state (v, i)
     terms = dfx.ODETerm(net.neuron_model.dynamics)
     t_prev, t = jnp.float32(t0), jnp.float32(t0 + dt)
     state = net.solver.init(terms, t_prev, t, y_prev, None)
@@ -33,6 +33,6 @@ def test_crossing_neuron_sets_the_time_scale_of_the_root_find():
                  crossed=jnp.asarray(True), failed=jnp.asarray(False))
     t_root, y_root, failed = _locate(net, terms, step)
     assert not bool(failed)
-    v_b, slope_b = float(y_prev[1, 0]), float((y1[1, 0] - y_prev[1, 0]) / dt)
+    v_b, slope_b = float(y_prev[0][1]), float((y1[0][1] - y_prev[0][1]) / dt)
     expected = t0 + (1.0 - v_b) / slope_b
     assert abs(float(t_root) - expected) < 1e-5
