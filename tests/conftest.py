@@ -11,3 +11,11 @@ def x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_jax_caches():
+    """Drop compiled programs after each test module: the suite compiles hundreds of
+    programs in one process, and keeping all of them grows its memory without bound."""
+    yield
+    jax.clear_caches()
