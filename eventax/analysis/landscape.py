@@ -36,10 +36,10 @@ import jax.numpy as jnp
 import jax.random as jr
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray, PyTree, Scalar
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-_DPI = 100
+from .._plotting import figure as _figure
+from .._plotting import save as _save
+
 
 # ------------------------------------------------------------------ directions
 
@@ -388,18 +388,3 @@ def plot_slice_2d(
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
     ax.legend(fontsize=8, loc="upper right")
     return _save(fig, path)
-
-
-def _figure(size) -> Figure:
-    fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    fig.clear()
-    return path
-

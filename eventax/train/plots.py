@@ -26,14 +26,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import ArrayLike, Float
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Circle, Patch
 from matplotlib.ticker import MaxNLocator
 
-_DPI = 100
+from .._plotting import figure as _figure
+from .._plotting import save as _save
+
 _YIN_YANG_NAMES = ("yin", "yang", "dot")
 _CLASS_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3",
                   "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd")
@@ -324,20 +324,6 @@ def summary_table(results: list[dict]) -> tuple[str, str]:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _figure(size) -> Figure:
-    fig = Figure(figsize=size, dpi=_DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save(fig: Figure, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    fig.clear()
-    return path
 
 
 def _series(history, key) -> tuple[np.ndarray, np.ndarray]:
