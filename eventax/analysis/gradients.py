@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
+from .._plotting import figure, save
 from ..evnn import EvNN
 from ..fixed_step import FixedStepNN
 from ..losses import Loss
@@ -332,15 +333,11 @@ class GradientTracker:
 
 def plot_tracker(path, out, *, group: str = "all", metrics=("cosine", "norm_ratio")) -> Path:
     """Plot the tracked `metrics` of `group` over training steps, one line per method."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r["group"] == group]
     if not rows:
         raise ValueError(f"{path} holds no rows for group {group!r}.")
-    fig = Figure(figsize=(4.5 * len(metrics), 3.4))
-    FigureCanvasAgg(fig)
+    fig = figure((4.5 * len(metrics), 3.4))
     for i, metric in enumerate(metrics):
         ax = fig.add_subplot(1, len(metrics), i + 1)
         for method in dict.fromkeys(r["method"] for r in rows):
@@ -353,8 +350,4 @@ def plot_tracker(path, out, *, group: str = "all", metrics=("cosine", "norm_rati
         ax.grid(alpha=0.3)
     fig.axes[0].legend(fontsize=7)
     fig.suptitle(f"gradients vs exact ({group})", fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return out
+    return save(fig, out)
