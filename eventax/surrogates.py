@@ -27,7 +27,13 @@ __all__ = ["Arctan", "FastSigmoid", "Sigmoid", "StraightThrough", "Surrogate", "
 
 
 class Surrogate(eqx.Module):
-    """Abstract base: `H(x)` forward, `derivative(x)` in place of its derivative."""
+    """Abstract base: `H(x)` forward, `derivative(x)` in place of its derivative.
+
+    A field named `slope` is checked to be positive."""
+
+    def __check_init__(self):
+        if hasattr(self, "slope"):
+            _positive("slope", self.slope)
 
     @abc.abstractmethod
     def derivative(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
@@ -60,9 +66,6 @@ class FastSigmoid(Surrogate):
 
     slope: float = eqx.field(static=True, default=25.0)
 
-    def __check_init__(self):
-        _positive("slope", self.slope)
-
     def derivative(self, x):
         return 1.0 / (1.0 + self.slope * jnp.abs(x)) ** 2
 
@@ -72,9 +75,6 @@ class Arctan(Surrogate):
 
     slope: float = eqx.field(static=True, default=2.0)
 
-    def __check_init__(self):
-        _positive("slope", self.slope)
-
     def derivative(self, x):
         return 0.5 * self.slope / (1.0 + (0.5 * jnp.pi * self.slope * x) ** 2)
 
@@ -83,9 +83,6 @@ class Sigmoid(Surrogate):
     r"""Derivative of the logistic `sigma(slope x)`: `H'(x) ~ slope sigma(slope x) (1 - sigma(slope x))`."""
 
     slope: float = eqx.field(static=True, default=5.0)
-
-    def __check_init__(self):
-        _positive("slope", self.slope)
 
     def derivative(self, x):
         # sigma(z) sigma(-z) == sigma(z) (1 - sigma(z)), accurate in both tails
@@ -97,9 +94,6 @@ class Triangular(Surrogate):
     r"""Triangle of half-width `1/slope` and unit area: `H'(x) ~ slope * max(0, 1 - slope |x|)`."""
 
     slope: float = eqx.field(static=True, default=1.0)
-
-    def __check_init__(self):
-        _positive("slope", self.slope)
 
     def derivative(self, x):
         return self.slope * jnp.maximum(0.0, 1.0 - self.slope * jnp.abs(x))

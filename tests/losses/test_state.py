@@ -67,14 +67,6 @@ def test_trapezoid_error_on_the_li_closed_form_is_within_the_documented_bound(re
     assert err > 1e-6  # an approximation, not exact: the bound is what the docstring claims
 
 
-@pytest.fixture
-def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
 def test_li_network_against_closed_form_with_per_sample_windows_under_vmap(x64):
     net = ex.EvNN(
         ex.LI, 1, T, 4, key=jax.random.PRNGKey(0), tsyn=TSYN, tmem=TMEM, dtype=jnp.float64,

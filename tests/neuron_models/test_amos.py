@@ -27,14 +27,6 @@ from eventax.neuron_models.refractory import Refractory
 
 
 @pytest.fixture
-def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
-@pytest.fixture
 def x32():
     previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", False)
