@@ -202,7 +202,6 @@ class FixedStepNN(eqx.Module):
         counts = self._input_counts(self.net._inputs(in_spike_times))
         wmask = jnp.asarray(self.wmask.value)
         outs = jnp.asarray(self.output_indices)
-        term = dfx.ODETerm(model.dynamics)
         y0 = model.init_state(n)
         obs0 = model.observe(y0)[outs]
         n_obs = 0 if obs_steps is None else obs_steps.shape[0]
@@ -213,19 +212,13 @@ class FixedStepNN(eqx.Module):
         def step(carry, xs):
             y, s_prev, survive, soft_first, observed = carry
             k, t, x_k = xs
-            y = _solver_step(self.solver, term, t - self.dt, t, y)
-            if self.reset == "next_step":
-                y = self._apply_reset(model, y, s_prev)
-            y = model.input_spikes(y, jnp.concatenate([s_prev, x_k]), wmask)
-            s = self.surrogate(model.spike_condition(t, y))
+            y, s, y_pre = self.step(y, s_prev, t, x_k, wmask)
             if n_obs:
                 hit = (obs_steps == k) | ((k == self.n_steps) & (obs_steps > k))
-                observed = jnp.where(hit[:, None, None], model.observe(y)[outs][None], observed)
+                observed = jnp.where(hit[:, None, None], model.observe(y_pre)[outs][None], observed)
             s_out = s[outs]
             soft_first = soft_first + t * s_out * survive
             survive = survive * (1.0 - s_out)
-            if self.reset == "immediate":
-                y = self._apply_reset(model, y, s)
             return (y, s, survive, soft_first, observed), (s if keep_spikes else None)
 
         n_out = len(self.output_indices)
@@ -234,6 +227,32 @@ class FixedStepNN(eqx.Module):
         steps = jnp.arange(1, self.n_steps + 1)
         (_, _, survive, soft_first, observed), spikes = jax.lax.scan(step, carry, (steps, self.times, counts))
         return _Trace(spikes, survive, soft_first, observed)
+
+    def step(
+        self, y: State, s_prev: Float[Array, " neurons"], t: Float[Array, ""],
+        x_k: Float[Array, " in_size"], wmask=None,
+    ) -> tuple[State, Float[Array, " neurons"], State]:
+        """One grid step `t - dt -> t`: the network's one-step transition.
+
+        Takes the state after step `k-1`, its spikes `S_{k-1}` and the input
+        counts of `(t - dt, t]`; returns `(y_k, S_k, y_k^-)`: the state after the
+        reset, the spikes, and the state before the reset (what is observed).
+        Every other method is a `lax.scan` of this function, and so are the
+        learning rules of `eventax.rules`, which differentiate it.
+        """
+        model = self.neuron_model
+        wmask = jnp.asarray(self.wmask.value) if wmask is None else wmask
+        y = _solver_step(self.solver, dfx.ODETerm(model.dynamics), t - self.dt, t, y)
+        if self.reset == "next_step":
+            y = self._apply_reset(model, y, s_prev)
+        y_pre = model.input_spikes(y, jnp.concatenate([s_prev, x_k]), wmask)
+        s = self.surrogate(model.spike_condition(t, y_pre))
+        y = self._apply_reset(model, y_pre, s) if self.reset == "immediate" else y_pre
+        return y, s, y_pre
+
+    def input_counts(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, "n_steps in_size"]:
+        """The inputs on the grid: `counts[k-1, i]` spikes of channel `i` in `(t_{k-1}, t_k]`."""
+        return self._input_counts(self.net._inputs(in_spike_times))
 
     def _apply_reset(self, model: NeuronModel, y: State, s) -> State:
         """`reset_spiked(y, S > 0)`; without `detach_reset`, plus the derivative
