@@ -1,6 +1,6 @@
 """Datasets, spike encodings and on-device batching (no downloads at import time)."""
 
-from .encoding import latency_encode
+from .encoding import delta_encode, latency_encode, rate_encode
 from .loader import Batches
 from .mnist import MNIST_SPLITS, mnist, read_idx
 from .xor import XOR_TEST, XOR_TRAIN, XOR_VALIDATION, delayed_xor
@@ -8,6 +8,6 @@ from .yinyang import TEST, TRAIN, VALIDATION, yin_yang, yin_yang_class, yin_yang
 
 __all__ = [
     "MNIST_SPLITS", "TEST", "TRAIN", "VALIDATION", "XOR_TEST", "XOR_TRAIN", "XOR_VALIDATION",
-    "Batches", "delayed_xor", "latency_encode", "mnist", "read_idx",
+    "Batches", "delayed_xor", "delta_encode", "latency_encode", "mnist", "rate_encode", "read_idx",
     "yin_yang", "yin_yang_class", "yin_yang_spikes",
 ]
