@@ -3,11 +3,13 @@
 from .encoding import delta_encode, latency_encode, rate_encode
 from .loader import Batches
 from .mnist import MNIST_SPLITS, mnist, read_idx
+from .randman import randman, randman_at, randman_splits
 from .xor import XOR_TEST, XOR_TRAIN, XOR_VALIDATION, delayed_xor
 from .yinyang import TEST, TRAIN, VALIDATION, yin_yang, yin_yang_class, yin_yang_spikes
 
 __all__ = [
     "MNIST_SPLITS", "TEST", "TRAIN", "VALIDATION", "XOR_TEST", "XOR_TRAIN", "XOR_VALIDATION",
-    "Batches", "delayed_xor", "delta_encode", "latency_encode", "mnist", "rate_encode", "read_idx",
+    "Batches", "delayed_xor", "delta_encode", "latency_encode", "mnist", "randman", "randman_at",
+    "randman_splits", "rate_encode", "read_idx",
     "yin_yang", "yin_yang_class", "yin_yang_spikes",
 ]
