@@ -1,6 +1,6 @@
 """eventax: event-driven spiking neural networks in JAX with exact spike-time gradients."""
 
-from . import analysis, losses, neuron_models, surrogates
+from . import analysis, losses, neuron_models, rules, surrogates
 from .buffer import SpikeBuffer
 from .evnn import EvNN, FFEvNN, Simulation, SpikeRecord
 from .fixed_step import FixedStepNN
@@ -8,10 +8,11 @@ from .io import load_evnn, save_evnn
 from .losses import ActivityRegulariser, Loss, StateLoss, TTFSLoss
 from .neuron_models import *  # noqa: F403  (the models and wrappers are the public API)
 from .neuron_models import __all__ as _models
+from .rules import train_online
 
 __version__ = "0.2.0.dev0"
 
 __all__ = ["EvNN", "FFEvNN", "Simulation", "SpikeBuffer", "SpikeRecord", "load_evnn", "neuron_models", "save_evnn"]
-__all__ += ["FixedStepNN", "analysis", "surrogates"]
+__all__ += ["FixedStepNN", "analysis", "rules", "surrogates", "train_online"]
 __all__ += ["ActivityRegulariser", "Loss", "StateLoss", "TTFSLoss", "losses"]
 __all__ += _models

@@ -132,6 +132,34 @@ class NeuronModel(eqx.Module):
         """Observable channels (default: the state itself)."""
         return y
 
+    def state_matrix(self, y: State) -> Float[Array, "neurons channels"]:
+        """The per-neuron view of the state: row `j` holds every floating-point
+        number of neuron `j` (leaves flattened after their neuron axis, in leaf
+        order). The learning rules of `eventax.rules` take per-neuron Jacobians
+        in this view; integer and boolean leaves are not part of it."""
+        leaves = [x for x in jax.tree_util.tree_leaves(y) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        n = leaves[0].shape[0]
+        if any(x.ndim == 0 or x.shape[0] != n for x in leaves):
+            raise ValueError(
+                f"{type(self).__name__}: `state_matrix` needs every state leaf to have the neuron "
+                f"axis first; got shapes {[x.shape for x in leaves]}. Override `state_matrix` and "
+                "`with_state_matrix` for this layout."
+            )
+        return jnp.concatenate([x.reshape(n, -1) for x in leaves], axis=1)
+
+    def with_state_matrix(self, y: State, m: Float[Array, "neurons channels"]) -> State:
+        """The state `y` with its floating-point entries replaced by `m` (the
+        inverse of `state_matrix`; other leaves are kept)."""
+        leaves, tree = jax.tree_util.tree_flatten(y)
+        out, col = [], 0
+        for x in leaves:
+            if jnp.issubdtype(x.dtype, jnp.inexact):
+                width = int(np.prod(x.shape[1:], dtype=int))
+                x = m[:, col : col + width].reshape(x.shape).astype(x.dtype)
+                col += width
+            out.append(x)
+        return jax.tree_util.tree_unflatten(tree, out)
+
 
 class CurrentSynapses(NeuronModel):
     """A model whose synapses are current jumps: a spike of row `k` adds

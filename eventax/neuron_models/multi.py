@@ -111,6 +111,19 @@ class MultiNeuronModel(NeuronModel):
             for m, ys, idx in zip(self.submodels, y, self.members)
         )
 
+    def state_matrix(self, y: tuple) -> Float[Array, "neurons channels"]:
+        """Each sub-model's rows at its members' indices, zero-padded to the widest."""
+        parts = [m.state_matrix(ys) for m, ys in zip(self.submodels, y)]
+        width = max(p.shape[1] for p in parts)
+        return self._scatter([jnp.pad(p, ((0, 0), (0, width - p.shape[1]))) for p in parts])
+
+    def with_state_matrix(self, y: tuple, m: Float[Array, "neurons channels"]) -> tuple:
+        out = []
+        for sub, ys, idx in zip(self.submodels, y, self.members):
+            width = sub.state_matrix(ys).shape[1]
+            out.append(sub.with_state_matrix(ys, m[np.asarray(idx, int), :width]))
+        return tuple(out)
+
     def observe(self, y: tuple) -> Float[Array, "neurons channels"]:
         obs = [m.observe(ys) for m, ys in zip(self.submodels, y)]
         width = max(o.shape[1] for o in obs)
