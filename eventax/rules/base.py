@@ -108,8 +108,17 @@ class LearningRule(eqx.Module):
         """The update direction for one batch and the batch's mean loss."""
 
     def prepare(self, net: FixedStepNN) -> LearningRule:
-        """This rule bound to `net` (call outside `jit`)."""
+        """This rule bound to `net` (call outside `jit`; `gradient` calls it when needed)."""
         return self
+
+    @property
+    def prepared(self) -> bool:
+        """Whether `prepare` has run (always, for rules that need nothing)."""
+        return True
+
+    def check_prepared(self) -> None:
+        if not self.prepared:
+            raise ValueError(f"Call `rule = rule.prepare(net)` before using {type(self).__name__} inside jit.")
 
     def regularise(self, net: FixedStepNN, grads: PyTree) -> PyTree:
         """Terms a rule adds to the loss gradient before an update."""
@@ -146,6 +155,8 @@ class OnlineRule(LearningRule):
         """One grid step of one sample."""
 
     def gradient(self, net, x, labels, loss):
+        if not self.prepared:
+            return self.prepare(net).gradient(net, x, labels, loss)
         prob = Problem(net, loss)
         params = eqx.filter(net, eqx.is_inexact_array)
 

@@ -49,10 +49,13 @@ class FPTT(OnlineRule):
     def step(self, net, loss, traces, t, x_k, label):
         return self.rule.step(net, loss, traces, t, x_k, label)
 
+    prepared = property(lambda self: self.average is not None)
+
     def gradient(self, net, x, labels, loss):
-        rule = self.prepare(net) if self.average is None else self
-        grads, value = rule.rule.gradient(net, x, labels, loss)
-        return rule.regularise(net, grads), value
+        if not self.prepared:
+            return self.prepare(net).gradient(net, x, labels, loss)
+        grads, value = self.rule.gradient(net, x, labels, loss)
+        return self.regularise(net, grads), value
 
     def regularise(self, net, grads):
         params = eqx.filter(net, eqx.is_inexact_array)

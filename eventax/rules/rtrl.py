@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Int
 
+from . import _local
 from .base import OnlineRule, Problem
 
 
@@ -19,16 +22,28 @@ class RTRL(OnlineRule):
     (`jax.linearize`, then `vmap` over columns), so `sum_k g_k` equals BPTT's
     gradient to rounding. Online and exact; the price is memory `O(|c| P)` per
     sample (independent of the sequence length `T`) and time `O(P)` step
-    evaluations per step, `O(n^4)` for `n` all-to-all neurons.
+    evaluations per step, `O(n^4)` for `n` all-to-all neurons. Only entries
+    that act on some neuron get a column (`prepare` finds them; masked weights
+    do not).
     """
+
+    active: Int[Array, " A"] | None = None
+
+    def prepare(self, net):
+        return eqx.tree_at(lambda r: r.active, self, jnp.asarray(_local.active_entries(Problem(net, None))),
+                           is_leaf=lambda x: x is None)
+
+    prepared = property(lambda self: self.active is not None)
 
     def init(self, net, loss):
         prob = Problem(net, loss)
         y, s = prob.initial()
         size = prob.model.state_matrix(y).size + s.size
-        return y, s, jnp.zeros((size, prob.theta.size), prob.theta.dtype)
+        self.check_prepared()
+        return y, s, jnp.zeros((size, self.active.shape[0]), prob.theta.dtype)
 
     def step(self, net, loss, traces, t, x_k, label):
+        self.check_prepared()
         prob = Problem(net, loss)
         y, s, sens = traces
         model = prob.model
@@ -42,6 +57,7 @@ class RTRL(OnlineRule):
 
         c = jnp.concatenate([model.state_matrix(y).ravel(), s])
         (_, value), linear, (y_new, s_new) = jax.linearize(transition, c, prob.theta, has_aux=True)
-        eye = jnp.eye(prob.theta.size, dtype=prob.theta.dtype)
-        d_c, d_l = jax.vmap(linear, in_axes=(1, 0), out_axes=(1, 0))(sens, eye)
-        return (y_new, s_new, d_c), prob.unravel(d_l), value
+        basis = jnp.eye(prob.theta.size, dtype=prob.theta.dtype)[self.active]
+        d_c, d_l = jax.vmap(linear, in_axes=(1, 0), out_axes=(1, 0))(sens, basis)
+        grads = jnp.zeros_like(prob.theta).at[self.active].set(d_l)
+        return (y_new, s_new, d_c), prob.unravel(grads), value

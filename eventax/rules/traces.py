@@ -62,8 +62,9 @@ class TraceRule(OnlineRule):
     feedback: str = eqx.field(static=True, default="symmetric")
     seed: int = eqx.field(static=True, default=0)
     decay: float = eqx.field(static=True, default=0.0)
-    owner: Int[Array, " P"] | None = None
-    hidden_entries: Bool[Array, " P"] | None = None
+    active: Int[Array, " A"] | None = None
+    owner: Int[Array, " A"] | None = None
+    hidden: Int[Array, " H"] | None = None
     fb: Float[Array, " P"] | None = None
     fb_mask: Bool[Array, " P"] | None = None
 
@@ -88,15 +89,16 @@ class TraceRule(OnlineRule):
                 "Use BPTT or RTRL for deeper networks."
             )
         owner = _local.owners(prob, name)
+        active = np.flatnonzero(owner >= 0)  # entries that act on no neuron (masked weights) carry no trace
         is_hidden = np.zeros(net.n_neurons, bool)
         is_hidden[list(prob.hidden)] = True
-        hidden_entries = (owner >= 0) & is_hidden[np.maximum(owner, 0)]
+        hidden = np.flatnonzero(is_hidden[owner[active]])
         fb = fb_mask = None
         if self.feedback != "symmetric":
             fb, fb_mask = _random_feedback(prob, jax.random.PRNGKey(self.seed))
         return eqx.tree_at(
-            lambda r: (r.owner, r.hidden_entries, r.fb, r.fb_mask),
-            self, (jnp.asarray(owner), jnp.asarray(hidden_entries), fb, fb_mask),
+            lambda r: (r.active, r.owner, r.hidden, r.fb, r.fb_mask),
+            self, tuple(jnp.asarray(a) for a in (active, owner[active], hidden)) + (fb, fb_mask),
             is_leaf=lambda x: x is None,
         )
 
@@ -108,32 +110,25 @@ class TraceRule(OnlineRule):
         fb = jnp.where(self.fb_mask, (1.0 - self.decay) * self.fb + moved, self.fb)
         return eqx.tree_at(lambda r: r.fb, self, fb)
 
-    def _bound(self):
-        if self.owner is None:
-            raise ValueError(f"Call `rule = rule.prepare(net)` before using {type(self).__name__} inside jit.")
-
-    def gradient(self, net, x, labels, loss):
-        rule = self.prepare(net) if self.owner is None else self
-        return OnlineRule.gradient(rule, net, x, labels, loss)
+    prepared = property(lambda self: self.active is not None)
 
     # ------------------------------------------------------------ the online form
 
     def init(self, net, loss):
-        self._bound()
+        self.check_prepared()
         prob = Problem(net, loss)
         y, s = prob.initial()
-        channels = prob.model.state_matrix(y).shape[1]
-        P, dtype = prob.theta.size, prob.theta.dtype
-        sens = jnp.zeros((P, len(net.output_indices), channels), dtype)
-        return y, s, jnp.zeros((P, channels), dtype), jnp.zeros((P,), dtype), sens
+        C, dtype = prob.model.state_matrix(y).shape[1], prob.theta.dtype
+        A, H = self.active.shape[0], self.hidden.shape[0]
+        sens = jnp.zeros((H, len(net.output_indices), C), dtype)
+        return y, s, jnp.zeros((A, C), dtype), jnp.zeros((H,), dtype), sens
 
     def step(self, net, loss, traces, t, x_k, label):
-        self._bound()
+        self.check_prepared()
         prob = Problem(net, loss)
         theta, model = prob.theta, prob.model
         y, s_prev, eps, sd_prev, sens = traces
-        owner, valid = jnp.maximum(self.owner, 0), self.owner >= 0
-        C = eps.shape[1]
+        owner, C = self.owner, eps.shape[1]
 
         _, (y_new, s_new, y_pre) = _local.outputs(prob, theta, y, s_prev, t, x_k, model.state_matrix(y))
         jac = _local.state_jacobian(prob, theta, y, s_prev, t, x_k)
@@ -142,8 +137,8 @@ class TraceRule(OnlineRule):
         if self.propagation == "rest":
             state_rows = np.r_[0:C, C + 1 : 2 * C + 1]
             jac = jac.at[:, state_rows].set(rest[:, state_rows])
-        new = jnp.einsum("prc,pc->pr", jac[owner], eps) + _local.parameter_jacobian(prob, theta, y, s_prev, t, x_k)
-        new = jnp.where(valid[:, None], new, 0.0)
+        direct = _local.parameter_jacobian(prob, theta, y, s_prev, t, x_k)[self.active]
+        new = jnp.einsum("arc,ac->ar", jac[owner], eps) + direct
         e_pre, sd, eps = new[:, :C], new[:, C], new[:, C + 1 :]
 
         value, lam = jax.value_and_grad(
@@ -156,13 +151,13 @@ class TraceRule(OnlineRule):
         moved = jax.jacrev(
             lambda s: _local.outputs(prob, theta_fb, y, s, t, x_k, model.state_matrix(y))[0][outs]
         )(s_prev)  # (n_out, R, n): how last step's spikes move the outputs
-        push = jnp.moveaxis(moved[:, :, owner], -1, 0) * sd_prev[:, None, None]  # (P, n_out, R)
+        push = jnp.moveaxis(moved[:, :, owner[self.hidden]], -1, 0) * sd_prev[:, None, None]  # (H, n_out, R)
         own = (jac if self.output_propagation == "state" else rest)[outs]  # (n_out, R, C)
-        sens_pre = jnp.einsum("krc,pkc->pkr", own[:, :C], sens) + push[..., :C]
-        sens = jnp.einsum("krc,pkc->pkr", own[:, C + 1 :], sens) + push[..., C + 1 :]
-        g = g + jnp.where(self.hidden_entries, jnp.einsum("kc,pkc->p", lam[outs], sens_pre), 0.0)
-        sd = jnp.where(self.hidden_entries, sd, 0.0)
-        return (y_new, s_new, eps, sd, sens), prob.unravel(g), value
+        sens_pre = jnp.einsum("krc,hkc->hkr", own[:, :C], sens) + push[..., :C]
+        sens = jnp.einsum("krc,hkc->hkr", own[:, C + 1 :], sens) + push[..., C + 1 :]
+        g = g.at[self.hidden].add(jnp.einsum("kc,hkc->h", lam[outs], sens_pre))
+        grads = jnp.zeros_like(theta).at[self.active].set(g)
+        return (y_new, s_new, eps, sd[self.hidden], sens), prob.unravel(grads), value
 
 
 def _random_feedback(prob: Problem, key) -> tuple[Float[Array, " P"], Bool[Array, " P"]]:

@@ -66,7 +66,15 @@ def load_dataset(cfg: DataConfig) -> Dataset:
             x, labels, _ = data.delayed_xor(sizes[k] or std["size"], std["seed"], t_max=cfg.t_max)
             splits[k] = Split(x, labels)
         return Dataset(**splits, n_classes=2, start_channels=(6, 7, 8))
-    raise ConfigError(f"`data.name` must be 'yinyang', 'mnist' or 'xor'; got {cfg.name!r}.")
+    if cfg.name == "randman":
+        per_class = [sizes[k] or std for k, std in zip(sizes, (200, 50, 50))]
+        try:
+            parts = data.randman_splits(per_class, duration=cfg.t_max, **cfg.params)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"`data.params` (randman): {e}") from e
+        splits = {k: Split(*part) for k, part in zip(sizes, parts)}
+        return Dataset(**splits, n_classes=int(splits["train"].y.max()) + 1)
+    raise ConfigError(f"`data.name` must be 'yinyang', 'mnist', 'xor' or 'randman'; got {cfg.name!r}.")
 
 
 def neuron_class(name: str, key: str = "model.neuron"):
