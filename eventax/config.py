@@ -132,10 +132,13 @@ class RulesConfig:
     of online rules (0: one update per batch from the rule's gradient, like
     BPTT). `readout`: `ReadoutCrossEntropy` keyword arguments. Every
     `track_every` batches (0: never) the rules' gradients on `track_samples`
-    validation samples are compared with BPTT's and the exact event-mode one."""
+    validation samples are compared with BPTT's and the exact event-mode one.
+    `budget`: the most training batches a rule gets, by name (e.g. `{ RTRL = 10 }`
+    for a rule too slow for the whole run; absent: all epochs)."""
 
     names: tuple[str, ...] = ("BPTT", "EProp", "OSTL", "OTTT", "RFLO")
     params: dict = field(default_factory=dict)
+    budget: dict = field(default_factory=dict)
     every: int = 0
     readout: dict = field(default_factory=dict)
     track_every: int = 10

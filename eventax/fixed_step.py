@@ -9,7 +9,7 @@ import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from .evnn import EvNN, Simulation, SpikeRecord, _check_int
 from .neuron_models.base import NeuronModel, State
@@ -254,6 +254,12 @@ class FixedStepNN(eqx.Module):
         """The inputs on the grid: `counts[k-1, i]` spikes of channel `i` in `(t_{k-1}, t_k]`."""
         return self._input_counts(self.net._inputs(in_spike_times))
 
+    def input_steps(self, in_spike_times: Float[Array, "in_size K"]) -> Int[Array, "in_size K"]:
+        """The grid step `k` (`1..n_steps`) that delivers each input spike (`n_steps + 1`:
+        never). `counts` of step `k` are `sum(steps == k, axis=1)`: a trial's inputs
+        without a `(n_steps, in_size)` array, for rules whose memory must not grow with it."""
+        return self._input_steps(self.net._inputs(in_spike_times))
+
     def _apply_reset(self, model: NeuronModel, y: State, s) -> State:
         """`reset_spiked(y, S > 0)`; without `detach_reset`, plus the derivative
         `reset_spiked(y) - y` in `S` (per neuron)."""
@@ -270,10 +276,13 @@ class FixedStepNN(eqx.Module):
 
         return jax.tree_util.tree_map(leaf, reset, full, y)
 
+    def _input_steps(self, x):
+        k = jnp.ceil((x - self.t0) / self.dt - 1e-4)
+        return jnp.where(jnp.isfinite(k), jnp.clip(k, 1, self.n_steps + 1), self.n_steps + 1).astype(jnp.int32)
+
     def _input_counts(self, x) -> Float[Array, "n_steps in_size"]:
         """How many input spikes of each channel fall into each step `(t_{k-1}, t_k]`."""
-        k = jnp.ceil((x - self.t0) / self.dt - 1e-4)
-        k = jnp.where(jnp.isfinite(k), jnp.clip(k, 1, None), self.n_steps + 1).astype(int)
+        k = self._input_steps(x)
         channel = jnp.broadcast_to(jnp.arange(x.shape[0])[:, None], x.shape)
         counts = jnp.zeros((self.n_steps + 2, x.shape[0]), self.dtype)
         return counts.at[k, channel].add(1.0)[1 : self.n_steps + 1]

@@ -161,17 +161,27 @@ class OnlineRule(LearningRule):
         params = eqx.filter(net, eqx.is_inexact_array)
 
         def sample(x, label):
+            spike_steps = net.input_steps(x)
+
             def body(carry, xs):
-                traces, acc = carry
-                traces, g, value = self.step(net, loss, traces, *xs, label)
-                return (traces, jax.tree_util.tree_map(jnp.add, acc, g)), value
+                traces, acc, total = carry
+                k, t = xs
+                traces, g, value = self.step(net, loss, traces, t, step_counts(spike_steps, k, t.dtype), label)
+                return (traces, jax.tree_util.tree_map(jnp.add, acc, g), total + value), None
 
             zero = jax.tree_util.tree_map(jnp.zeros_like, params)
-            (_, acc), values = jax.lax.scan(body, (self.init(net, loss), zero), (prob.times, net.input_counts(x)))
-            return acc, jnp.sum(values)
+            steps = jnp.arange(1, prob.times.shape[0] + 1)
+            carry = (self.init(net, loss), zero, jnp.zeros((), prob.times.dtype))
+            (_, acc, total), _ = jax.lax.scan(body, carry, (steps, prob.times))
+            return acc, total
 
         grads, values = jax.vmap(sample)(x, labels)
         return jax.tree_util.tree_map(lambda g: jnp.mean(g, axis=0), grads), jnp.mean(values)
+
+
+def step_counts(spike_steps: Int[Array, "in_size K"], k: Int[Array, ""], dtype) -> Float[Array, " in_size"]:
+    """Input spikes of each channel delivered at grid step `k` (see `FixedStepNN.input_steps`)."""
+    return jnp.sum(spike_steps == k, axis=1).astype(dtype)
 
 
 def check_batch(x: Any, labels: Any, net: FixedStepNN) -> None:

@@ -12,7 +12,7 @@ import optax
 from jaxtyping import Array, Float, Int, PyTree
 
 from ..fixed_step import FixedStepNN
-from .base import OnlineRule, Problem, check_batch
+from .base import OnlineRule, Problem, check_batch, step_counts
 from .objective import StepLoss
 
 
@@ -65,7 +65,7 @@ def train_online(
 def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, every: int):
     net0 = state.net
     prob = Problem(net0, loss)
-    counts = jax.vmap(net0.input_counts)(x)  # (batch, n_steps, in_size)
+    spike_steps = jax.vmap(net0.input_steps)(x)  # (batch, in_size, K): memory independent of n_steps
     params0, static = eqx.partition(net0, eqx.is_inexact_array)
     n_steps = prob.times.shape[0]
     zero = jax.tree_util.tree_map(jnp.zeros_like, params0)
@@ -77,8 +77,9 @@ def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, ever
         return params, rule.after_update(old, eqx.combine(params, static), acc), opt_state
 
     def body(carry, xs):
-        params, rule, opt_state, traces, acc = carry
-        k, t, x_k = xs
+        params, rule, opt_state, traces, acc, total = carry
+        k, t = xs
+        x_k = jax.vmap(step_counts, in_axes=(0, None, None))(spike_steps, k + 1, t.dtype)
         net = eqx.combine(params, static)
         traces, g, values = jax.vmap(rule.step, in_axes=(None, None, 0, None, 0, 0))(
             net, loss, traces, t, x_k, labels
@@ -90,10 +91,10 @@ def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, ever
             lambda: (*update(params, rule, opt_state, acc), zero),
             lambda: (params, rule, opt_state, acc),
         )
-        return (params, rule, opt_state, traces, acc), jnp.mean(values)
+        return (params, rule, opt_state, traces, acc, total + jnp.mean(values)), None
 
     traces = jax.vmap(lambda _: state.rule.init(net0, loss))(labels)
-    carry = (params0, state.rule, state.opt_state, traces, zero)
+    carry = (params0, state.rule, state.opt_state, traces, zero, jnp.zeros((), prob.times.dtype))
     steps = jnp.arange(n_steps)
-    (params, rule, opt_state, _, _), values = jax.lax.scan(body, carry, (steps, prob.times, jnp.swapaxes(counts, 0, 1)))
-    return OnlineState(eqx.combine(params, static), rule, opt_state), jnp.sum(values)
+    (params, rule, opt_state, _, _, total), _ = jax.lax.scan(body, carry, (steps, prob.times))
+    return OnlineState(eqx.combine(params, static), rule, opt_state), total
