@@ -10,8 +10,9 @@ unchanged, the rest of the trial is silent). Two measures per rule and length:
   batch (`memory_analysis()`: temporaries + arguments + outputs), exact and
   noise-free, from compilation alone;
 - `rss_mb` (rules named in `--run`): the peak resident memory of a fresh process
-  that compiles and runs the gradient once, minus that of the same process
-  before the run (imports, data and network built).
+  that builds the network, compiles and runs the gradient once (the same work
+  at every length but the gradient, so differences between lengths are the
+  gradient's).
 
 Writes `<out>/rules_memory.json` and `.md`.
 """
@@ -64,9 +65,8 @@ def xla_mb(config, steps, batch, name) -> float:
 
 def rss_mb(config, steps, batch, name) -> float:
     fn, args = setup(config, steps, batch, name)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     jax.block_until_ready(fn(*args))
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main(argv=None) -> None:
