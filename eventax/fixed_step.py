@@ -125,7 +125,11 @@ class FixedStepNN(eqx.Module):
     @property
     def times(self) -> Float[Array, " n_steps"]:
         """The grid `t_1 .. t_K` (the state at `t0` is the initial state)."""
-        return self.t0 + self.dt * jnp.arange(1, self.n_steps + 1, dtype=self.dtype)
+        return self.time_of(jnp.arange(1, self.n_steps + 1))
+
+    def time_of(self, k: Int[Array, "*shape"]) -> Float[Array, "*shape"]:
+        """Grid time `t_k = t0 + k dt` (the same rounding as `times`)."""
+        return self.t0 + self.dt * jnp.asarray(k).astype(self.dtype)
 
     def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
         """First spike time of each output neuron (`output_no_spike_value` if none)."""

@@ -60,12 +60,12 @@ def cosine(a, b) -> float:
 
 def exact_gradient(net, loss, x, labels):
     """The event mode's gradient of the same per-step loss, on the exact trajectory at the grid times."""
-    evnn, times = net.net, net.times
+    evnn, times, grid = net.net, net.times, rules.Grid(net.t0, net.dt, net.n_steps)
 
     def mean_loss(evnn):
         def one(x, label):
             states = evnn.state_at_t(x, times)  # (n_out, n_steps, channels)
-            steps = jax.vmap(loss, in_axes=(1, 0, None, None))(states, times, times, label)
+            steps = jax.vmap(loss, in_axes=(1, 0, None, None))(states, times, grid, label)
             return jnp.sum(steps)
 
         return jnp.mean(jax.vmap(one)(x, labels))

@@ -10,7 +10,7 @@ from .base import LearningRule, OnlineRule, Problem, evaluate, rollout
 from .bptt import BPTT
 from .eprop import EProp
 from .fptt import FPTT
-from .objective import ReadoutCrossEntropy, StepLoss
+from .objective import Grid, ReadoutCrossEntropy, StepLoss
 from .online import OnlineState, train_online
 from .ostl import OSTL
 from .ottt import OTTT
@@ -19,6 +19,6 @@ from .rtrl import RTRL
 from .traces import TraceRule
 
 __all__ = [
-    "BPTT", "EProp", "FPTT", "LearningRule", "OSTL", "OTTT", "OnlineRule", "OnlineState", "Problem",
+    "BPTT", "EProp", "FPTT", "Grid", "LearningRule", "OSTL", "OTTT", "OnlineRule", "OnlineState", "Problem",
     "RFLO", "RTRL", "ReadoutCrossEntropy", "StepLoss", "TraceRule", "evaluate", "rollout", "train_online",
 ]

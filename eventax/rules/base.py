@@ -12,7 +12,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, Int, PyTree
 
 from ..fixed_step import FixedStepNN
-from .objective import StepLoss
+from .objective import Grid, StepLoss
 
 Traces = PyTree[Array]
 
@@ -43,6 +43,7 @@ class Problem:
         self.model = net.neuron_model
         self.outs = jnp.asarray(net.output_indices)
         self.times = net.times
+        self.grid = Grid(net.t0, net.dt, net.n_steps)
         hidden = [j for j in range(net.n_neurons) if j not in set(net.output_indices)]
         self.hidden = tuple(hidden)
 
@@ -55,7 +56,7 @@ class Problem:
 
     def step_loss(self, y_pre, t, label) -> Float[Array, ""]:
         """`l(observe(y_k^-)[outputs], t_k, label)`."""
-        return self.loss(self.model.observe(y_pre)[self.outs], t, self.times, label)
+        return self.loss(self.model.observe(y_pre)[self.outs], t, self.grid, label)
 
     def initial(self):
         """`(y_0, S_0 = 0)`."""
@@ -74,7 +75,7 @@ def rollout(
         t, x_k = xs
         y, s, y_pre = net.step(y, s, t, x_k)
         o = prob.model.observe(y_pre)[prob.outs]
-        return (y, s), (prob.step_loss(y_pre, t, label), loss.weight(t, prob.times) * loss.logits(o))
+        return (y, s), (prob.step_loss(y_pre, t, label), loss.weight(t, prob.grid) * loss.logits(o))
 
     _, (losses, logits) = jax.lax.scan(body, prob.initial(), (prob.times, net.input_counts(x)))
     return jnp.sum(losses), jnp.sum(logits, axis=0)
@@ -163,16 +164,16 @@ class OnlineRule(LearningRule):
         def sample(x, label):
             spike_steps = net.input_steps(x)
 
-            def body(carry, xs):
-                traces, acc, total = carry
-                k, t = xs
+            def body(carry, _):
+                traces, acc, total, k = carry
+                t = net.time_of(k)
                 traces, g, value = self.step(net, loss, traces, t, step_counts(spike_steps, k, t.dtype), label)
-                return (traces, jax.tree_util.tree_map(jnp.add, acc, g), total + value), None
+                return (traces, jax.tree_util.tree_map(jnp.add, acc, g), total + value, k + 1), None
 
+            # no per-step arrays: the step index rides in the carry
             zero = jax.tree_util.tree_map(jnp.zeros_like, params)
-            steps = jnp.arange(1, prob.times.shape[0] + 1)
-            carry = (self.init(net, loss), zero, jnp.zeros((), prob.times.dtype))
-            (_, acc, total), _ = jax.lax.scan(body, carry, (steps, prob.times))
+            carry = (self.init(net, loss), zero, jnp.zeros((), prob.times.dtype), jnp.ones((), jnp.int32))
+            (_, acc, total, _), _ = jax.lax.scan(body, carry, None, length=net.n_steps)
             return acc, total
 
         grads, values = jax.vmap(sample)(x, labels)

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import abc
+from typing import NamedTuple
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from ..losses.base import cross_entropy
+
+
+class Grid(NamedTuple):
+    """The time grid `t_k = t0 + k dt`, `k = 1 .. n_steps` (static numbers)."""
+
+    t0: float
+    dt: float
+    n_steps: int
+
+    @property
+    def times(self) -> np.ndarray:
+        return self.t0 + self.dt * np.arange(1, self.n_steps + 1)
 
 
 class StepLoss(eqx.Module):
@@ -27,14 +41,13 @@ class StepLoss(eqx.Module):
         """Class scores of one step's observation."""
 
     @abc.abstractmethod
-    def weight(self, t: Float[Array, ""], times: Float[Array, " n_steps"]) -> Float[Array, ""]:
-        """Weight of grid time `t` (the grid is `times`)."""
+    def weight(self, t: Float[Array, ""], grid: Grid) -> Float[Array, ""]:
+        """Weight of grid time `t` on `grid`."""
 
     def __call__(
-        self, o: Float[Array, "n_out channels"], t: Float[Array, ""], times: Float[Array, " n_steps"],
-        label: Int[ArrayLike, ""],
+        self, o: Float[Array, "n_out channels"], t: Float[Array, ""], grid: Grid, label: Int[ArrayLike, ""]
     ) -> Float[Array, ""]:
-        return self.weight(t, times) * cross_entropy(self.logits(o), label)
+        return self.weight(t, grid) * cross_entropy(self.logits(o), label)
 
 
 class ReadoutCrossEntropy(StepLoss):
@@ -63,13 +76,12 @@ class ReadoutCrossEntropy(StepLoss):
     def logits(self, o):
         return self.scale * o[:, self.channel]
 
-    def weight(self, t, times):
-        inside = self._inside(times)
-        count = jnp.maximum(jnp.sum(inside), 1)
-        return self._inside(t).astype(times.dtype) / count
+    def weight(self, t, grid):
+        count = max(int(np.sum(self._inside(grid.times))), 1)  # static: no per-step work over the grid
+        return self._inside(t).astype(jnp.result_type(t)) / count
 
     def _inside(self, t):
         # grid times carry float rounding (k * dt); a window end on the grid counts as inside
-        lo = -jnp.inf if self.t_start is None else self.t_start - 1e-6 * max(1.0, abs(self.t_start))
-        hi = jnp.inf if self.t_end is None else self.t_end + 1e-6 * max(1.0, abs(self.t_end))
+        lo = -np.inf if self.t_start is None else self.t_start - 1e-6 * max(1.0, abs(self.t_start))
+        hi = np.inf if self.t_end is None else self.t_end + 1e-6 * max(1.0, abs(self.t_end))
         return (t >= lo) & (t <= hi)

@@ -76,9 +76,9 @@ def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, ever
         params = eqx.apply_updates(params, updates)
         return params, rule.after_update(old, eqx.combine(params, static), acc), opt_state
 
-    def body(carry, xs):
-        params, rule, opt_state, traces, acc, total = carry
-        k, t = xs
+    def body(carry, _):
+        params, rule, opt_state, traces, acc, total, k = carry
+        t = net0.time_of(k + 1)
         x_k = jax.vmap(step_counts, in_axes=(0, None, None))(spike_steps, k + 1, t.dtype)
         net = eqx.combine(params, static)
         traces, g, values = jax.vmap(rule.step, in_axes=(None, None, 0, None, 0, 0))(
@@ -91,10 +91,10 @@ def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, ever
             lambda: (*update(params, rule, opt_state, acc), zero),
             lambda: (params, rule, opt_state, acc),
         )
-        return (params, rule, opt_state, traces, acc, total + jnp.mean(values)), None
+        return (params, rule, opt_state, traces, acc, total + jnp.mean(values), k + 1), None
 
     traces = jax.vmap(lambda _: state.rule.init(net0, loss))(labels)
-    carry = (params0, state.rule, state.opt_state, traces, zero, jnp.zeros((), prob.times.dtype))
-    steps = jnp.arange(n_steps)
-    (params, rule, opt_state, _, _, total), _ = jax.lax.scan(body, carry, (steps, prob.times))
+    zero_loss = jnp.zeros((), prob.times.dtype)
+    carry = (params0, state.rule, state.opt_state, traces, zero, zero_loss, jnp.zeros((), jnp.int32))
+    (params, rule, opt_state, _, _, total, _), _ = jax.lax.scan(body, carry, None, length=n_steps)
     return OnlineState(eqx.combine(params, static), rule, opt_state), total
