@@ -12,7 +12,9 @@ first `rules.track_samples` validation samples, the rule's gradient is compared
 with BPTT's and with the exact event-mode gradient of the same loss (the
 per-step readout loss evaluated on the event-mode trajectory at the grid
 times): cosine similarity. Writes `<out>/rules_<config name>.json` (everything),
-`.md` (the table) and `.png` (cosines over training).
+`.md` (the table) and `.png` (cosines over training); each rule's result is
+kept in `<out>/rules_<config name>.parts/` and reused by a rerun (`--force`
+recomputes).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -189,22 +190,24 @@ def main(argv=None) -> None:
     ap.add_argument("--only", help="run one rule in this process (used by the driver)")
     ap.add_argument("--json", help="with --only: write the result here")
     ap.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    ap.add_argument("--force", action="store_true", help="rerun rules whose result file exists")
     args = ap.parse_args(argv)
     cfg = load_config(args.config, args.set)
     if args.only:
         result = run_rule(cfg, args.only)
         Path(args.json).write_text(json.dumps(result)) if args.json else print(json.dumps(result))
         return
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in cfg.rules.names:
-            out = Path(tmp) / f"{name}.json"
-            cmd = [sys.executable, __file__, args.config, "--only", name, "--json", str(out), "--set", *args.set]
-            subprocess.run(cmd, check=True)
-            results.append(json.loads(out.read_text()))
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = out / f"rules_{cfg.name}"
+    parts = out / f"rules_{cfg.name}.parts"  # one file per rule: a rerun skips finished rules
+    parts.mkdir(parents=True, exist_ok=True)
+    results = []
+    for name in cfg.rules.names:
+        part = parts / f"{name}.json"
+        if args.force or not part.exists():
+            cmd = [sys.executable, __file__, args.config, "--only", name, "--json", str(part), "--set", *args.set]
+            subprocess.run(cmd, check=True)
+        results.append(json.loads(part.read_text()))
     Path(f"{stem}.json").write_text(json.dumps({"config": args.config, "overrides": args.set, "results": results}, indent=1))
     Path(f"{stem}.md").write_text(f"{cfg.name} ({args.config} {' '.join(args.set)})\n\n{table(results)}\n")
     figure(results, Path(f"{stem}.png"), cfg.name)
