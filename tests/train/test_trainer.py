@@ -49,11 +49,27 @@ def test_two_epochs_improve_the_loss(full_run):
     assert load_config(out / "config.toml") == _cfg()
 
 
+class _Killed(Exception):
+    """Stands in for the process dying in the middle of a run."""
+
+
 def test_resume_equals_uninterrupted(full_run, tmp_path):
-    """A run stopped after epoch 1 and resumed to epoch 2 ends with bit-identical
-    parameters, optimiser state and metrics (batches depend on (seed, epoch) only)."""
+    """A run killed during epoch 2 (after epoch 1's checkpoint, one optimiser step
+    into epoch 2) and resumed ends with bit-identical parameters, optimiser state
+    and metrics (batches depend on (seed, epoch) only).
+
+    The run is killed from a callback rather than trained with `epochs = 1`: the
+    config is then the uninterrupted run's, so its compiled step is reused (a
+    config with other `epochs` compiles the step again, ~70 s)."""
     out_full, _ = full_run
-    train(_cfg(optim__epochs=1), tmp_path, progress=False)
+
+    def kill_in_epoch_2(step, net):
+        if step == 4:  # 96 samples / batch 32: steps 1-3 are epoch 1
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(_cfg(), tmp_path, progress=False, callbacks=[kill_in_epoch_2])
+    assert load_checkpoint(tmp_path / "checkpoint.zip", _like())[1]["epoch"] == 1
     (tmp_path / "checkpoint.zip.partial.tmp").write_bytes(b"junk")  # a write killed midway
     train(_cfg(), tmp_path, resume=True, progress=False)
     (a, meta_a), (b, meta_b) = (
