@@ -58,7 +58,8 @@ def _moved(prob: Problem) -> np.ndarray:
     s_in = jnp.ones((net.n_neurons,), Y.dtype)
     x_k = jnp.ones((net.in_size,), Y.dtype)
     t = jnp.asarray(net.t0 + net.dt, Y.dtype)
-    jac = jax.jacrev(lambda th: outputs(prob, th, y, s_in, t, x_k, Y)[0])(prob.theta)  # (n, R, P)
+    # jitted: eager jacrev dispatches op by op (12 s on a small heterogeneous net; 2x faster compiled)
+    jac = jax.jit(jax.jacrev(lambda th: outputs(prob, th, y, s_in, t, x_k, Y)[0]))(prob.theta)  # (n, R, P)
     return np.asarray(jnp.any(jac != 0, axis=1))
 
 
