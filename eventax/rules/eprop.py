@@ -16,8 +16,9 @@ class EProp(TraceRule):
         e_{ji,k}   = (dS_{j,k}/dh_{j,k}) eps_{ji,k}                (surrogate in dS/dh)
 
     at the current state (for LIF this is the filtered presynaptic trace times
-    the pseudo-derivative; for ALIF the adaptation trace appears by itself; any
-    model gets its traces from autodiff of its step). The learning signal of a
+    the pseudo-derivative; any model gets its traces from autodiff of its step;
+    ALIF's adaptation trace appears when the reset keeps its derivative,
+    `detach_reset=False`, because the adaptation jump happens in `reset_spiked`). The learning signal of a
     hidden neuron is its effect on the outputs through `feedback` weights —
     `"symmetric"` (the readout weights themselves), `"random"` or `"adaptive"` —
     with the outputs' own dynamics applied to the trace (the low-pass filter of
