@@ -12,7 +12,7 @@ import optax
 from jaxtyping import Array, Float, Int, PyTree
 
 from ..fixed_step import FixedStepNN
-from .base import OnlineRule, Problem, check_batch, step_counts
+from .base import OnlineRule, check_batch, step_counts
 from .objective import StepLoss
 
 
@@ -64,10 +64,9 @@ def train_online(
 @eqx.filter_jit
 def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, every: int):
     net0 = state.net
-    prob = Problem(net0, loss)
     spike_steps = jax.vmap(net0.input_steps)(x)  # (batch, in_size, K): memory independent of n_steps
     params0, static = eqx.partition(net0, eqx.is_inexact_array)
-    n_steps = prob.times.shape[0]
+    n_steps = net0.n_steps
     zero = jax.tree_util.tree_map(jnp.zeros_like, params0)
 
     def update(params, rule, opt_state, acc):
@@ -94,7 +93,7 @@ def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, ever
         return (params, rule, opt_state, traces, acc, total + jnp.mean(values), k + 1), None
 
     traces = jax.vmap(lambda _: state.rule.init(net0, loss))(labels)
-    zero_loss = jnp.zeros((), prob.times.dtype)
+    zero_loss = jnp.zeros((), net0.dtype)
     carry = (params0, state.rule, state.opt_state, traces, zero, zero_loss, jnp.zeros((), jnp.int32))
     (params, rule, opt_state, _, _, total, _), _ = jax.lax.scan(body, carry, None, length=n_steps)
     return OnlineState(eqx.combine(params, static), rule, opt_state), total

@@ -132,8 +132,10 @@ class TraceRule(OnlineRule):
 
         _, (y_new, s_new, y_pre) = _local.outputs(prob, theta, y, s_prev, t, x_k, model.state_matrix(y))
         jac = _local.state_jacobian(prob, theta, y, s_prev, t, x_k)
-        y0, s0 = prob.initial()
-        rest = _local.state_jacobian(prob, theta, y0, s0, net.t0 + net.dt, jnp.zeros_like(x_k))
+        rest = None
+        if "rest" in (self.propagation, self.output_propagation):  # e-prop never needs it
+            y0, s0 = prob.initial()
+            rest = _local.state_jacobian(prob, theta, y0, s0, net.t0 + net.dt, jnp.zeros_like(x_k))
         if self.propagation == "rest":
             state_rows = np.r_[0:C, C + 1 : 2 * C + 1]
             jac = jac.at[:, state_rows].set(rest[:, state_rows])
