@@ -14,6 +14,7 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
+from ._layered import layers, simulate_layered
 from ._simulate import Recorders, simulate
 from .neuron_models.base import Constant, NeuronModel
 
@@ -77,6 +78,8 @@ class EvNN(eqx.Module):
     stepsize_controller: dfx.AbstractStepSizeController = eqx.field(static=True)
     root_finder: Any = eqx.field(static=True)
     adjoint: dfx.AbstractAdjoint | None = eqx.field(static=True)
+    layer_capacity: int | None = eqx.field(static=True)
+    engine: str = eqx.field(static=True)
     dtype: Any = eqx.field(static=True)
 
     def __init__(
@@ -105,6 +108,8 @@ class EvNN(eqx.Module):
         dtype=jnp.float32,
         segment_max_steps: int = 64,
         checkpoints: int | None = None,
+        layer_capacity: int | None = None,
+        engine: str = "loop",
         **neuron_kwargs,
     ):
         _check_int("n_neurons", n_neurons, 1)
@@ -176,6 +181,31 @@ class EvNN(eqx.Module):
         )
         self.root_finder = _root_finder(root_finder, dtype, max(abs(t0), abs(max_solver_time)))
         self.adjoint = adjoint
+        if layer_capacity is not None:
+            _check_int("layer_capacity", layer_capacity, 1)
+        self.layer_capacity = layer_capacity
+        if engine not in ("auto", "layered", "loop"):
+            raise ValueError(f"`engine` must be 'auto', 'layered' or 'loop'; got {engine!r}.")
+        self.engine = engine
+        if engine == "layered" and not self.layered:
+            raise ValueError(
+                "`engine='layered'` needs a network without recurrent connections, a constant "
+                "step size (`stepsize_controller=ConstantStepSize()`) and no `adjoint`."
+            )
+
+    @property
+    def layered(self) -> bool:
+        """Whether the layered engine can run this network (acyclic, constant steps)."""
+        return (
+            layers(self.wmask.value, self.n_neurons) is not None
+            and isinstance(self.stepsize_controller, dfx.ConstantStepSize)
+            and self.adjoint is None
+        )
+
+    def _simulate(self, x, rec: Recorders, t_end=None):
+        if self.engine != "loop" and self.layered:
+            return simulate_layered(self, x, rec, t_end)
+        return simulate(self, x, rec, t_end)
 
     # ------------------------------------------------------------------ forward functions
 
@@ -185,7 +215,7 @@ class EvNN(eqx.Module):
 
     def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
         """First spike time of each output neuron (`output_no_spike_value` if none)."""
-        rec = simulate(self, self._inputs(in_spike_times), Recorders(stop_at_first_output=True))
+        rec = self._simulate(self._inputs(in_spike_times), Recorders(stop_at_first_output=True))
         first = rec.first_spike[jnp.asarray(self.output_indices)]
         return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
 
@@ -194,8 +224,8 @@ class EvNN(eqx.Module):
     ) -> Float[Array, "n_out n_times channels"]:
         """Observed state of the output neurons at `comp_times` (left limits at events)."""
         comp_times = self._times("comp_times", comp_times)
-        rec = simulate(
-            self, self._inputs(in_spike_times), Recorders(obs_times=comp_times),
+        rec = self._simulate(
+            self._inputs(in_spike_times), Recorders(obs_times=comp_times),
             t_end=jnp.max(comp_times),
         )
         return jnp.swapaxes(rec.observations, 0, 1)
@@ -206,8 +236,8 @@ class EvNN(eqx.Module):
         """The first `max_spikes` spike times of each output neuron up to `final_time`."""
         _check_int("max_spikes", max_spikes, 1)
         final_time = self._times("final_time", final_time).reshape(())
-        rec = simulate(
-            self, self._inputs(in_spike_times), Recorders(train_length=max_spikes), t_end=final_time
+        rec = self._simulate(
+            self._inputs(in_spike_times), Recorders(train_length=max_spikes), t_end=final_time
         )
         return jnp.where(jnp.isinf(rec.trains), self.output_no_spike_value, rec.trains)
 
@@ -215,7 +245,7 @@ class EvNN(eqx.Module):
         """Every spike of every neuron until `max_solver_time`, in time order."""
         max_spikes = self.max_event_steps if max_spikes is None else max_spikes
         _check_int("max_spikes", max_spikes, 1)
-        rec = simulate(self, self._inputs(in_spike_times), Recorders(log_length=max_spikes))
+        rec = self._simulate(self._inputs(in_spike_times), Recorders(log_length=max_spikes))
         return SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count)
 
     def run(
@@ -239,8 +269,8 @@ class EvNN(eqx.Module):
         if obs_times is not None:
             obs_times = self._times("obs_times", obs_times)
             t_end = None if stop_at_first_output else jnp.max(obs_times)
-        rec = simulate(
-            self, x,
+        rec = self._simulate(
+            x,
             Recorders(stop_at_first_output=stop_at_first_output, obs_times=obs_times, log_length=max_spikes),
             t_end=t_end,
         )
@@ -290,7 +320,9 @@ class FFEvNN(EvNN):
         max_solver_time: float,
         key: PRNGKeyArray | None = None,
         max_event_steps: int = 1000,
-        solver_stepsize: float = 0.01,
+        solver_stepsize: float = 1.0,
+        solver=None,
+        engine: str = "auto",
         **kwargs,
     ):
         layers = [int(n) for n in layers]
@@ -318,7 +350,8 @@ class FFEvNN(EvNN):
         super().__init__(
             neuron_model, n, max_solver_time, in_size, key=key, wmask=wmask,
             output_neurons=outputs, max_event_steps=max_event_steps,
-            solver_stepsize=solver_stepsize, **kwargs,
+            solver_stepsize=solver_stepsize, solver=dfx.Tsit5() if solver is None else solver,
+            engine=engine, **kwargs,
         )
 
 

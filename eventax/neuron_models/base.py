@@ -132,6 +132,31 @@ class NeuronModel(eqx.Module):
         """Observable channels (default: the state itself)."""
         return y
 
+    def subset(self, neurons: np.ndarray, n_neurons: int, n_pre: int) -> NeuronModel | None:
+        """This model restricted to the population `neurons` (indices into
+        `0..n_neurons-1`), or `None` if it cannot be.
+
+        The layered engine simulates each layer with it. The default slices every
+        array (and `Constant`) whose leading axis is the neuron axis, and the
+        postsynaptic axis of every array shaped `(n_pre, n_neurons, ...)`
+        (weights: presynaptic rows stay global); other leaves are kept. Override
+        it for parameters laid out otherwise.
+        """
+        idx = np.asarray(neurons, int)
+
+        def take(leaf):
+            arr = leaf.value if isinstance(leaf, Constant) else leaf
+            shape = getattr(arr, "shape", ())
+            if len(shape) >= 2 and shape[:2] == (n_pre, n_neurons):
+                arr = arr[:, idx]
+            elif len(shape) >= 1 and shape[0] == n_neurons:
+                arr = arr[idx]
+            else:
+                return leaf
+            return Constant(arr) if isinstance(leaf, Constant) else arr
+
+        return jax.tree_util.tree_map(take, self, is_leaf=lambda x: isinstance(x, Constant))
+
     def state_matrix(self, y: State) -> Float[Array, "neurons channels"]:
         """The per-neuron view of the state: row `j` holds every floating-point
         number of neuron `j` (leaves flattened after their neuron axis, in leaf

@@ -124,6 +124,14 @@ class MultiNeuronModel(NeuronModel):
             out.append(sub.with_state_matrix(ys, m[np.asarray(idx, int), :width]))
         return tuple(out)
 
+    def subset(self, neurons, n_neurons: int, n_pre: int) -> NeuronModel | None:
+        """The sub-model restricted to `neurons` if they are all of one kind, else `None`."""
+        for sub, idx in zip(self.submodels, self.members):
+            local = np.flatnonzero(np.isin(np.asarray(idx), neurons))
+            if len(local) == len(neurons):
+                return sub.subset(local, len(idx), n_pre)
+        return None
+
     def observe(self, y: tuple) -> Float[Array, "neurons channels"]:
         obs = [m.observe(ys) for m, ys in zip(self.submodels, y)]
         width = max(o.shape[1] for o in obs)

@@ -1,0 +1,550 @@
+"""Layered simulation of acyclic networks: each neuron runs on its own clock.
+
+In a network without recurrent connections the neurons fall into layers (the
+longest path from the inputs), and a layer's input spikes are all known once
+the layers before it have run. So each layer is simulated on its own, and each
+of its neurons advances independently through its own sorted list of input
+arrivals: there is no global event queue, no lock-step between neurons, and a
+neuron's spike costs only that neuron's loop iteration.
+
+One iteration of a neuron at clock `t`:
+
+1. step the ODE from `t` to `tau = min(next arrival, next grid point, next
+   observation, end)` with one step of the solver (the grid `t0 + k h`, with
+   `h = solver_stepsize`, bounds the step length);
+2. if the spike condition crosses zero in `[t, tau]`, stop there: the crossing
+   is the root of the condition along the cubic Hermite interpolant of the
+   step (values and slopes at both ends), found by a safeguarded Newton
+   iteration; its gradient is the implicit-function-theorem one. The neuron
+   is reset and its spike logged;
+3. otherwise, at `tau`, record a due observation (the left limit) and deliver
+   a due arrival; a neuron lifted to `condition >= 0` by it spikes at once.
+
+Every neuron of the population is stepped in each iteration (one vectorised
+call of the model's methods with per-neuron times); neurons outside the layer,
+and finished ones, take steps of length zero. The model therefore sees `t` as a
+per-neuron array of shape `(n_neurons,)` and `input_spike`'s `from_idx` as one
+source row per target: models written elementwise need no change.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, NamedTuple
+
+import diffrax as dfx
+import equinox as eqx
+import equinox.internal as eqxi
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Bool, Float, Int, PyTree
+
+if TYPE_CHECKING:
+    from ._simulate import Recorders
+    from .evnn import EvNN
+
+_NEWTON_ITERATIONS = 8
+# Checkpoints of a layer's loop under reverse-mode AD: every iteration up to this
+# many (no recomputation), then Equinox's recursive checkpointing.
+_MAX_CHECKPOINTS = 1024
+
+
+class Result(NamedTuple):
+    """What the forward functions read (the fields of the event loop's trace)."""
+
+    t: Float[Array, ""]
+    first_spike: Float[Array, " neurons"]
+    observations: Float[Array, "n_times n_out channels"]
+    trains: Float[Array, "n_out train"]
+    log_times: Float[Array, " log"]
+    log_neurons: Int[Array, " log"]
+    log_count: Int[Array, ""]
+
+
+def layers(wmask: np.ndarray, n_neurons: int) -> tuple[np.ndarray, ...] | None:
+    """The neurons of each layer (longest path from the inputs), or `None` if the
+    neuron-to-neuron connections have a cycle (a self-connection included)."""
+    adj = np.asarray(wmask, bool)[:n_neurons, :n_neurons]
+    remaining = adj.sum(axis=0)
+    depth = np.zeros(n_neurons, int)
+    ready = list(np.flatnonzero(remaining == 0))
+    seen = 0
+    while ready:
+        j = ready.pop()
+        seen += 1
+        for k in np.flatnonzero(adj[j]):
+            depth[k] = max(depth[k], depth[j] + 1)
+            remaining[k] -= 1
+            if remaining[k] == 0:
+                ready.append(k)
+    if seen < n_neurons:
+        return None
+    return tuple(np.flatnonzero(depth == d) for d in range(depth.max() + 1))
+
+
+# ---------------------------------------------------------------------- one step
+
+
+def _scaled(v, like):
+    """Broadcast a per-neuron `(n,)` array against a leaf with a leading neuron axis."""
+    return v.reshape(v.shape + (1,) * (like.ndim - 1))
+
+
+def _tree_scale(tree, v):
+    return jax.tree_util.tree_map(lambda leaf: leaf * _scaled(v, leaf).astype(leaf.dtype), tree)
+
+
+class _Step(NamedTuple):
+    """One step `[t, t + dt]` of every neuron, in the rescaled time `s in [0, 1]`:
+    the end state, the state's first and second derivatives at both ends, and the
+    spike condition's value and first two derivatives at both ends."""
+
+    y1: PyTree
+    f0: PyTree
+    f1: PyTree
+    a0: PyTree
+    a1: PyTree
+    c: tuple[Array, Array, Array, Array, Array, Array]  # c0, c0', c0'', c1, c1', c1''
+
+
+def _step(model, solver, t, dt, y) -> _Step:
+    """One solver step of every neuron from `t` to `t + dt` (per-neuron arrays).
+
+    The ODE is solved in the rescaled time `s in [0, 1]`, `t(s) = t + s dt`,
+    `dy/ds = dt f(t(s), y)`, so one scalar step covers every neuron's own
+    interval. Derivatives are per unit `s`; second derivatives of the state come
+    from a Jacobian-vector product of the dynamics, `y'' = dt (df/dt dt + df/dy y')`.
+    """
+
+    def rescaled(s, z):
+        return _tree_scale(model.dynamics(t + s * dt, z, None), dt)
+
+    y1, f0, f1 = _solver_step(solver, rescaled, y, dt.dtype)
+    one = jnp.ones((), dt.dtype)
+    f0, a0 = jax.jvp(rescaled, (jnp.zeros((), dt.dtype), y), (one, f0))
+    f1, a1 = jax.jvp(rescaled, (one, y1), (one, f1))
+    ends = _along(model, t, dt, y, f0, a0, 0.0) + _along(model, t, dt, y1, f1, a1, 1.0)
+    return _Step(y1, f0, f1, a0, a1, ends)
+
+
+def _solver_step(solver, fn, y, dtype):
+    """One step of `solver` from `s = 0` to `1` of `dy/ds = fn(s, y)`: `(y1, fn(0, y), fn(1, y1))`.
+
+    Explicit Runge-Kutta solvers (and Euler) run unrolled from their Butcher
+    tableau, so the stages fuse into a few kernels; a first-same-as-last tableau
+    reuses its last stage as `fn(1, y1)`. Any other solver takes its own `step`.
+    """
+    tableau = _tableau(solver)
+    if tableau is None:
+        term = dfx.ODETerm(lambda s, z, args: fn(s, z))
+        zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
+        state = solver.init(term, zero, one, y, None)
+        y1 = solver.step(term, zero, one, y, None, state, False)[0]
+        return y1, fn(zero, y), fn(one, y1)
+    c, a_lower, b = tableau
+
+    def combine(weights, ks):
+        return jax.tree_util.tree_map(
+            lambda y0, *kl: y0 + sum(float(w) * k for w, k in zip(weights, kl) if w != 0), y, *ks
+        )
+
+    ks = [fn(jnp.zeros((), dtype), y)]
+    for ci, row in zip(c, a_lower):
+        ks.append(fn(jnp.asarray(ci, dtype), combine(row, ks)))
+    fsal = len(c) > 0 and c[-1] == 1 and b[-1] == 0 and np.allclose(a_lower[-1], b[:-1])
+    if fsal:
+        return combine(a_lower[-1], ks[:-1]), ks[0], ks[-1]
+    y1 = combine(b, ks)
+    return y1, ks[0], fn(jnp.ones((), dtype), y1)
+
+
+def _tableau(solver):
+    """`(c, a_lower, b)` of an explicit Runge-Kutta solver, or `None`."""
+    if isinstance(solver, dfx.Euler):
+        return (), (), np.ones(1)
+    tab = getattr(solver, "tableau", None)
+    if not isinstance(solver, dfx.AbstractERK) or not isinstance(tab, dfx.ButcherTableau):
+        return None
+    return tuple(np.asarray(tab.c)), tuple(np.asarray(r) for r in tab.a_lower), np.asarray(tab.b_sol)
+
+
+def _along(model, t, dt, y, f, a, s0):
+    """The condition and its first two `s`-derivatives at `s0`, along the path
+    `y + (s - s0) f + (s - s0)^2 a / 2` (which the quintic matches there)."""
+
+    def path(s):
+        u = s - s0
+        z = jax.tree_util.tree_map(
+            lambda yl, fl, al: yl + _scaled(u, yl) * fl + _scaled(u * u / 2, yl) * al, y, f, a
+        )
+        return model.spike_condition(t + s * dt, z)
+
+    def slope(s):
+        return jax.jvp(path, (s,), (jnp.ones_like(s),))[1]
+
+    s = jnp.full(dt.shape, s0, dt.dtype)
+    c, dc = jax.jvp(path, (s,), (jnp.ones_like(s),))
+    return c, dc, jax.jvp(slope, (s,), (jnp.ones_like(s),))[1]
+
+
+def _quintic_basis(s):
+    """Quintic Hermite basis on `[0, 1]`: weights of `(v0, v0', v0'', v1, v1', v1'')`."""
+    s2 = s * s
+    s3 = s2 * s
+    s4, s5 = s3 * s, s3 * s2
+    return (
+        1 - 10 * s3 + 15 * s4 - 6 * s5,
+        s - 6 * s3 + 8 * s4 - 3 * s5,
+        0.5 * s2 - 1.5 * s3 + 1.5 * s4 - 0.5 * s5,
+        10 * s3 - 15 * s4 + 6 * s5,
+        -4 * s3 + 7 * s4 - 3 * s5,
+        0.5 * s3 - s4 + 0.5 * s5,
+    )
+
+
+def _interpolate(y0, st: _Step, s):
+    """The step's quintic Hermite interpolant at `s in [0, 1]` (per neuron): it
+    matches the state and its first two derivatives at both ends."""
+    w = _quintic_basis(s)
+
+    def leaf(*parts):
+        return sum(_scaled(wk, parts[0]) * part for wk, part in zip(w, parts)).astype(parts[0].dtype)
+
+    return jax.tree_util.tree_map(leaf, y0, st.f0, st.a0, st.y1, st.f1, st.a1)
+
+
+def _condition_poly(st: _Step):
+    """Monomial coefficients `p0..p5` of the condition's quintic Hermite in `s`."""
+    c0, d0, e0, c1, d1, e1 = st.c
+    return (
+        c0,
+        d0,
+        0.5 * e0,
+        -10 * c0 - 6 * d0 - 1.5 * e0 + 10 * c1 - 4 * d1 + 0.5 * e1,
+        15 * c0 + 8 * d0 + 1.5 * e0 - 15 * c1 + 7 * d1 - e1,
+        -6 * c0 - 3 * d0 - 0.5 * e0 + 6 * c1 - 3 * d1 + 0.5 * e1,
+    )
+
+
+def _poly(p, s):
+    value, slope = p[5], 5 * p[5]
+    for k in (4, 3, 2, 1):
+        value = value * s + p[k]
+        slope = slope * s + k * p[k]
+    return value * s + p[0], slope
+
+
+def _bracket(st: _Step):
+    """Whether the condition may cross zero upwards in the step, and an upper end
+    `hi` of a bracket `[0, hi]` holding only the first crossing.
+
+    A crossing is `c0 < 0 <= c1`, or a grazing one: both ends below zero but a
+    local maximum inside reaching it. The maximum is located on the cubic Hermite
+    of the condition (values and slopes at the ends); if it is at or above zero,
+    the first crossing lies before it. `_root` confirms it on the quintic.
+    """
+    c0, d0, _, c1, d1, _ = st.c
+    p3, p2, p1, p0 = 2 * c0 + d0 - 2 * c1 + d1, -3 * c0 - 2 * d0 + 3 * c1 - d1, d0, c0
+    disc = p2 * p2 - 3 * p3 * p1
+    sq = jnp.sqrt(jnp.maximum(disc, 0.0))
+    q = -(p2 + jnp.where(p2 >= 0, sq, -sq))
+    s_max = jnp.where(p2 > 0, q / jnp.where(p3 == 0, 1.0, 3 * p3), p1 / jnp.where(q == 0, 1.0, q))
+    inside = (disc >= 0) & (q != 0) & (s_max > 0) & (s_max < 1)
+    s_max = jnp.where(inside, s_max, 1.0)
+    peak = inside & (((p3 * s_max + p2) * s_max + p1) * s_max + p0 >= 0)
+    return (c0 < 0) & ((c1 >= 0) | peak), jnp.where(peak, s_max, 1.0)
+
+
+def _root(st: _Step, hi):
+    """First zero of the condition's quintic in `[0, hi]` (safeguarded Newton), per
+    neuron, and whether there is one (the bracket's upper end reached zero)."""
+    p = _condition_poly(st)
+    v_hi, _ = _poly(p, hi)
+    found = v_hi >= 0
+    s = jnp.clip(-p[0] / jnp.where(v_hi > p[0], v_hi - p[0], 1.0), 0.0, 1.0) * hi
+    lo = jnp.zeros_like(hi)
+    for _ in range(_NEWTON_ITERATIONS):
+        v, slope = _poly(p, s)
+        found = found | (v >= 0)
+        lo, hi = jnp.where(v < 0, s, lo), jnp.where(v < 0, hi, s)
+        newton = s - v / jnp.where(slope > 0, slope, 1.0)
+        ok = (slope > 0) & (newton >= lo) & (newton <= hi)
+        s = jnp.where(ok, newton, 0.5 * (lo + hi))
+    return s, found
+
+
+def _crossing(model, st: _Step, t, dt, y, hi):
+    """Time and state of the first crossing, with the implicit-function gradient,
+    and whether the crossing exists.
+
+    The Newton iterate `s` is computed without gradients; one more Newton step on
+    the condition along the interpolant, `s - g(s) / g'(s)` with `g'` held
+    constant, gives the same value and the exact derivative `-dg/dtheta / g'`.
+    """
+    s, found = _root(jax.lax.stop_gradient(st), jax.lax.stop_gradient(hi))
+    s = jax.lax.stop_gradient(s)
+
+    def g(s):
+        return model.spike_condition(t + s * dt, _interpolate(y, st, s))
+
+    value, slope = jax.jvp(g, (s,), (jnp.ones_like(s),))
+    slope = jax.lax.stop_gradient(slope)
+    s = s - value / jnp.where(slope > 0, slope, 1.0)
+    return t + s * dt, _interpolate(y, st, s), found
+
+
+# ---------------------------------------------------------------------- one layer
+
+
+class _Carry(NamedTuple):
+    """Loop state of one layer: its population's clocks, states and records."""
+
+    t: Float[Array, " pop"]
+    y: PyTree
+    ptr: Int[Array, " pop"]
+    log_t: Float[Array, " capacity"]
+    log_j: Int[Array, " capacity"]
+    count: Int[Array, ""]
+    first: Float[Array, " pop"]
+    observations: Float[Array, "n_times n_out channels"]
+    obs_done: Bool[Array, "n_out n_times"]
+    trains: Float[Array, "n_out train"]
+    train_count: Int[Array, " n_out"]
+
+
+class _Events(NamedTuple):
+    """A layer's input arrivals, sorted per target (`width` 1: shared by all)."""
+
+    times: Float[Array, "width M"]
+    source: Int[Array, "width M"]
+
+
+class _Layer:
+    """One layer's loop over the population `pop` (the layer's neurons, or every
+    neuron with the others idle when the model cannot be restricted to a layer)."""
+
+    def __init__(self, net: EvNN, members: np.ndarray, rec: Recorders, t_end):
+        n = net.n_neurons
+        model = net.neuron_model.subset(members, n, n + net.in_size)
+        self.pop = np.arange(n) if model is None else np.asarray(members)
+        self.model = net.neuron_model if model is None else model
+        self.active = np.isin(self.pop, members)
+        self.members, self.net, self.rec, self.t_end = members, net, rec, t_end
+        self.capacity = layer_capacity(net, len(members))
+        outs = np.asarray(net.output_indices)
+        self.out_pos = np.flatnonzero(np.isin(self.pop, outs) & self.active)  # in pop
+        self.out_slot = np.searchsorted(outs, self.pop[self.out_pos])  # in the outputs
+        self.wmask = np.asarray(net.wmask.value)[:, self.pop]
+
+    def init(self, c: _Carry) -> _Carry:
+        """Fresh clocks, states and log for this layer; the output records carry over."""
+        m, dtype = len(self.pop), self.net.dtype
+        return c._replace(
+            t=jnp.full((m,), self.net.t0, dtype),
+            y=self.model.init_state(m),
+            ptr=jnp.zeros((m,), jnp.int32),
+            log_t=jnp.full((self.capacity,), jnp.inf, dtype),
+            log_j=jnp.full((self.capacity,), -1, jnp.int32),
+            count=jnp.asarray(0, jnp.int32),
+            first=jnp.full((m,), jnp.inf, dtype),
+        )
+
+    def finished(self, c: _Carry) -> Bool[Array, " pop"]:
+        done = (c.t >= self.t_end) | ~jnp.asarray(self.active)
+        if self.rec.stop_at_first_output and len(self.out_pos):
+            pos = self.out_pos
+            spiked = jnp.isfinite(c.first[pos]) & jnp.all(c.obs_done[self.out_slot], axis=1)
+            done = done.at[pos].set(done[pos] | spiked)
+        return done
+
+    def iteration(self, ev: _Events, c: _Carry) -> _Carry:
+        net, model, dtype = self.net, self.model, self.net.dtype
+        m = len(self.pop)
+        pos, slot = self.out_pos, self.out_slot
+        h = jnp.asarray(net.solver_stepsize, dtype)
+        act = ~self.finished(c)
+
+        rows = jnp.arange(m) if ev.times.shape[0] > 1 else jnp.zeros((m,), jnp.int32)
+        idx = jnp.minimum(c.ptr, ev.times.shape[1] - 1)
+        t_ev = jnp.where(c.ptr < ev.times.shape[1], ev.times[rows, idx], jnp.inf)
+        grid = net.t0 + (jnp.floor((c.t - net.t0) / h) + 1) * h
+        grid = jnp.where(grid <= c.t, grid + h, grid)
+        obs_times = _obs_times(self.rec, dtype)
+        pending = jnp.where(c.obs_done[slot], jnp.inf, obs_times[None])
+        t_obs = jnp.full((m,), jnp.inf, dtype).at[pos].set(jnp.min(pending, axis=1, initial=jnp.inf))
+        # `where`, not `minimum`: at a tie the derivative goes wholly to the arrival
+        # time (a tied `minimum` would split it between the arrival and the grid point).
+        tau = jnp.minimum(jnp.minimum(grid, t_obs), self.t_end)
+        tau = jnp.where(t_ev <= tau, t_ev, tau)
+        tau = jnp.where(act & (tau >= c.t), tau, c.t)  # a tie takes the arrival's derivative
+        dt = tau - c.t
+
+        st = _step(model, net.solver, c.t, dt, c.y)
+        crossed, hi = _bracket(st)
+        t_x, y_x, found = _crossing(model, st, c.t, dt, c.y, hi)
+        crossed = crossed & found & act & (dt > 0)
+        t = jnp.where(crossed, t_x, tau)
+        y = _select(crossed, y_x, st.y1)
+
+        # The left limit at `tau` is observed before an arrival at `tau` lands.
+        reached = act & ~crossed
+        hit = reached[pos, None] & ~c.obs_done[slot] & (obs_times[None] <= tau[pos, None])
+        observed = model.observe(st.y1)[pos]
+        observations = c.observations.at[:, slot].set(
+            jnp.where(hit.T[:, :, None], observed[None], c.observations[:, slot])
+        )
+
+        due = reached & (tau == t_ev)
+        source = ev.source[rows, idx]
+        targets = jnp.arange(m)
+        y = model.input_spike(y, source, targets, due & jnp.asarray(self.wmask)[source, targets])
+        lifted = due & (model.spike_condition(t, y) >= 0)
+        spiked = crossed | lifted
+        y = model.reset_spiked(y, spiked)
+
+        at = jnp.where(spiked, c.count + jnp.cumsum(spiked) - 1, self.capacity)
+        trains, train_count = c.trains, c.train_count
+        if self.rec.train_length:
+            k = jnp.where(spiked[pos], train_count[slot], self.rec.train_length)
+            trains = trains.at[slot, k].set(t[pos], mode="drop")
+            train_count = train_count.at[slot].add(spiked[pos].astype(jnp.int32))
+        return _Carry(
+            t=t,
+            y=y,
+            ptr=c.ptr + due.astype(jnp.int32),
+            log_t=c.log_t.at[at].set(t, mode="drop"),
+            log_j=c.log_j.at[at].set(jnp.asarray(self.pop, jnp.int32), mode="drop"),
+            count=c.count + jnp.sum(spiked, dtype=jnp.int32),
+            first=jnp.where(spiked & jnp.isinf(c.first), t, c.first),
+            observations=observations,
+            obs_done=c.obs_done.at[slot].set(c.obs_done[slot] | hit),
+            trains=trains,
+            train_count=train_count,
+        )
+
+    def run(self, events: _Events, c: _Carry, bound: int) -> _Carry:
+        import os
+        if os.environ.get("EVX_SCAN"):
+            return jax.lax.scan(lambda c, _: (self.iteration(events, c), None), self.init(c), length=bound)[0]
+        c = eqxi.while_loop(
+            lambda c: jnp.any(~self.finished(c)),
+            lambda c: self.iteration(events, c),
+            self.init(c), max_steps=bound, kind="checkpointed",
+            checkpoints=min(bound, _MAX_CHECKPOINTS),
+        )
+        return c
+
+
+def _select(pred, a, b):
+    return jax.tree_util.tree_map(lambda x, z: jnp.where(_scaled(pred, x), x, z), a, b)
+
+
+def _obs_times(rec: Recorders, dtype):
+    return jnp.zeros((0,), dtype) if rec.obs_times is None else rec.obs_times
+
+
+# ---------------------------------------------------------------------- the network
+
+
+class _Spikes(NamedTuple):
+    """Spikes that some layer receives: times, source rows, and which rows can appear."""
+
+    times: Float[Array, " M"]
+    source: Int[Array, " M"]
+    rows: np.ndarray
+
+
+def layer_capacity(net: EvNN, size: int) -> int:
+    """Spikes one layer of `size` neurons may emit in a trial."""
+    return net.layer_capacity if net.layer_capacity is not None else 4 * size + 16
+
+
+def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Result:
+    """Run one trial layer by layer; raise (inside jit: at run time) if it could not finish."""
+    dtype, n = net.dtype, net.n_neurons
+    t_end = jnp.asarray(net.max_solver_time if t_end is None else t_end, dtype)
+    wmask = np.asarray(net.wmask.value)
+    outs = np.asarray(net.output_indices)
+    in_size, k = in_spike_times.shape
+    inputs = _Spikes(
+        in_spike_times.reshape(-1),
+        jnp.repeat(jnp.arange(n, n + in_size, dtype=jnp.int32), k),
+        np.arange(n, n + in_size),
+    )
+    n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
+    channels = net.neuron_model.observe(net.neuron_model.init_state(n)).shape[-1]
+    c = _Carry(
+        t=None, y=None, ptr=None, log_t=None, log_j=None, count=None, first=None,
+        observations=jnp.zeros((n_obs, len(outs), channels), dtype),
+        obs_done=jnp.zeros((len(outs), n_obs), bool),
+        trains=jnp.full((len(outs), rec.train_length), jnp.inf, dtype),
+        train_count=jnp.zeros((len(outs),), jnp.int32),
+    )
+    grid_steps = math.ceil((net.max_solver_time - net.t0) / net.solver_stepsize) + 1
+    received, logs = [inputs], []
+    first = jnp.full((n,), jnp.inf, dtype)
+    for depth, members in enumerate(layers(wmask, n)):
+        feeds = [s for s in received if wmask[s.rows][:, members].any()]
+        layer = _Layer(net, members, rec, t_end)
+        events = _events(net, feeds, layer.pop)
+        bound = events.times.shape[1] + grid_steps + layer.capacity + n_obs + 2
+        c = _check_layer(layer, layer.run(events, c, bound), depth)
+        first = first.at[layer.pop].set(jnp.where(layer.active, c.first, first[layer.pop]))
+        received.append(_Spikes(c.log_t, jnp.maximum(c.log_j, 0), members))
+        logs.append((c.log_t, c.log_j, c.count))
+    result = _result(rec, c, first, logs, outs, t_end)
+    if rec.log_length:
+        result = eqx.error_if(
+            result, result.log_count > rec.log_length,
+            f"More than max_spikes={rec.log_length} spikes occurred; increase `max_spikes`.",
+        )
+    return result
+
+
+def _events(net: EvNN, feeds: list[_Spikes], pop: np.ndarray) -> _Events:
+    """Arrival times (after axonal and synaptic delays) of `feeds` at the neurons
+    `pop`, sorted per target (one shared row without synaptic delays)."""
+    times = jnp.concatenate([f.times for f in feeds])
+    source = jnp.concatenate([f.source for f in feeds])
+    if net.axonal_delays is not None:
+        times = times + _nonnegative(net.axonal_delays[source])
+    times = times[None]
+    if net.delays is not None:
+        connected = jnp.asarray(np.asarray(net.wmask.value)[:, pop])[source].T
+        delays = _nonnegative(net.delays[:, pop][source]).T
+        times = jnp.where(connected, times + delays, jnp.inf)
+    order = jnp.argsort(times, axis=1, stable=True)
+    source = jnp.broadcast_to(source[None], times.shape)
+    return _Events(jnp.take_along_axis(times, order, 1), jnp.take_along_axis(source, order, 1))
+
+
+def _nonnegative(d):
+    """Delays below 0 act as 0; the gradient at exactly 0 is the right derivative (1)."""
+    return jnp.where(d >= 0, d, 0.0)
+
+
+def _check_layer(layer: _Layer, c: _Carry, depth: int) -> _Carry:
+    c = eqx.error_if(
+        c, c.count > layer.capacity,
+        f"Layer {depth} ({len(layer.members)} neurons) emitted more than "
+        f"layer_capacity={layer.capacity} spikes in one trial. Increase `layer_capacity`.",
+    )
+    return eqx.error_if(
+        c, jnp.any(~layer.finished(c)),
+        f"Layer {depth} ran out of loop iterations before the end of the trial (input "
+        "spikes + solver steps + its own spikes exceed the bound set by `layer_capacity`). "
+        "Increase `layer_capacity`.",
+    )
+
+
+def _result(rec: Recorders, c: _Carry, first, logs, outs, t_end) -> Result:
+    t_stop = jnp.max(first[outs]) if rec.stop_at_first_output else t_end
+    t_stop = jnp.where(jnp.isfinite(t_stop), t_stop, t_end)
+    times = jnp.concatenate([lt for lt, _, _ in logs])
+    neurons = jnp.concatenate([lj for _, lj, _ in logs])
+    count = sum(cnt for _, _, cnt in logs)
+    order = jnp.argsort(times, stable=True)[: rec.log_length]
+    log_times = jnp.full((rec.log_length,), jnp.inf, times.dtype).at[: order.shape[0]].set(times[order])
+    log_neurons = jnp.full((rec.log_length,), -1, jnp.int32).at[: order.shape[0]].set(neurons[order])
+    return Result(t_stop, first, c.observations, c.trains, log_times, log_neurons, count)

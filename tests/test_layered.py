@@ -1,0 +1,225 @@
+"""The layered engine (`eventax._layered`) against independent truths.
+
+- the general event loop with a float64 Tsit5 solve at a fine step (every forward
+  function, with and without delays, several neuron models);
+- the closed form of a LIF neuron with `tmem = 2 tsyn`;
+- central finite differences in float64 of the same forward computation, at tied
+  input times, tied synaptic delays and simultaneous threshold crossings;
+- the quintic Hermite interpolant reproducing a quintic exactly.
+"""
+
+import diffrax as dfx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eventax as ex
+from eventax._layered import _interpolate, _Step, layers
+
+
+def _net(engine, dtype=jnp.float64, h=0.25, model=ex.LIF, layers_=(6, 2), **kw):
+    params = dict(thresh=1.0, tsyn=5.0, tmem=10.0) if model is ex.LIF else {}
+    params.update(kw)
+    solver = dfx.Tsit5()
+    step = h if engine == "layered" else 0.01
+    return ex.FFEvNN(
+        list(layers_), 3, model, 30.0, key=jax.random.PRNGKey(1), solver=solver,
+        solver_stepsize=step, engine=engine, dtype=dtype, **params,
+    )
+
+
+X = np.array([[1.0], [3.5], [6.0]])
+# strong enough that hidden neurons spike several times and both outputs spike
+STRONG = dict(wmean=4.0, wlim=2.0)
+
+
+def test_layers_finds_depths_and_rejects_cycles():
+    w = np.zeros((5, 4), bool)
+    w[4, 0] = w[0, 1] = w[1, 2] = w[0, 2] = w[4, 3] = True
+    got = layers(w, 4)
+    assert [list(g) for g in got] == [[0, 3], [1], [2]]
+    w[2, 0] = True  # 0 -> 1 -> 2 -> 0
+    assert layers(w, 4) is None
+    with pytest.raises(ValueError, match="engine='layered'"):
+        ex.EvNN(ex.LIF, 4, 10.0, 1, wmask=w, engine="layered")
+
+
+def test_quintic_interpolant_is_exact_for_quintics(x64):
+    # y(s) = sum a_k s^k: values and first two derivatives at 0 and 1 determine it.
+    a = np.array([0.3, -1.2, 0.7, 2.0, -0.4, 0.9])
+    poly = np.polynomial.Polynomial(a)
+    d1, d2 = poly.deriv(), poly.deriv(2)
+    one = lambda v: jnp.array([v])  # noqa: E731
+    st = _Step(one(poly(1.0)), one(d1(0.0)), one(d1(1.0)), one(d2(0.0)), one(d2(1.0)), ())
+    for s in (0.0, 0.13, 0.5, 0.77, 1.0):
+        got = _interpolate(one(poly(0.0)), st, jnp.array([s]))
+        np.testing.assert_allclose(got, [poly(s)], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("delays", [None, "synaptic", "axonal"])
+def test_every_forward_function_matches_the_event_loop(x64, delays):
+    kw = dict(STRONG, layer_capacity=200, max_event_steps=2000)
+    if delays == "synaptic":
+        kw.update(dlim=3.0)
+    if delays == "axonal":
+        kw.update(axonal_dlim=3.0)
+    fast, ref = _net("layered", **kw), _net("loop", **kw)
+    assert fast.layered and fast.engine == "layered"
+    x = jnp.asarray(X)
+    # Tsit5 at step 0.25 (quintic interpolant) against step 0.01: both far below 1e-6.
+    np.testing.assert_allclose(fast.ttfs(x), ref.ttfs(x), atol=1e-6)
+    a, b = fast.record(x, 200), ref.record(x, 200)
+    assert int(a.n_spikes) == int(b.n_spikes) > 10
+    np.testing.assert_array_equal(a.neurons, b.neurons)
+    np.testing.assert_allclose(a.times, b.times, atol=1e-6)
+    times = jnp.array([0.5, 4.0, 7.25, 20.0])
+    np.testing.assert_allclose(fast.state_at_t(x, times), ref.state_at_t(x, times), atol=1e-6)
+    np.testing.assert_allclose(
+        fast.spikes_until_t(x, 25.0, 6), ref.spikes_until_t(x, 25.0, 6), atol=1e-6
+    )
+
+
+def test_lif_closed_form(x64):
+    """One LIF neuron, tmem = 2 tsyn: v(t) = sum_k w_k (e^{-(t-t_k)/10} - e^{-(t-t_k)/5})
+    before its first spike (tmem v' = -v + i, tsyn i' = -i, i jumps by w)."""
+    w = np.array([[0.0], [6.6], [4.5], [-1.2]])
+    net = ex.FFEvNN(
+        [1], 3, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=10.0, init_weights=w,
+        init_bias=0.0, dtype=jnp.float64,
+    )
+    t_in = np.array([0.5, 2.0, 3.0])
+
+    def v(t):
+        s = np.clip(t - t_in, 0, None)
+        return np.sum(w[1:, 0] * (np.exp(-s / 10) - np.exp(-s / 5)) * (t >= t_in))
+
+    grid = np.linspace(0.0, 30.0, 30001)  # first grid point above threshold, then bisect
+    above = np.flatnonzero(np.array([v(t) for t in grid]) >= 1.0)
+    lo, hi = grid[above[0] - 1], grid[above[0]]
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if v(mid) < 1.0 else (lo, mid)
+    got = float(net.ttfs(jnp.asarray(t_in[:, None]))[0])
+    # library defaults (Tsit5, step 1.0): quintic interpolation error, far below 1e-5
+    assert abs(got - lo) < 1e-6
+
+
+def _fd(f, x, eps=1e-6):
+    x = np.asarray(x, float)
+    out = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[i] = eps
+        out[i] = (f(x + e) - f(x - e)) / (2 * eps)
+    return out
+
+
+def _loss(net, x):
+    t = net.ttfs(x)
+    return jnp.sum(jnp.where(jnp.isfinite(t), t, 30.0) * jnp.array([1.0, -0.7]))
+
+
+def test_gradient_tied_input_times(x64):
+    """Two channels at the same instant: each gets its own derivative."""
+    net = _net("layered", wmean=2.0, wlim=2.0)
+    x = np.array([[2.0], [2.0], [5.0]])
+    grad = jax.jit(jax.grad(lambda x: _loss(net, x)))
+    fn = jax.jit(lambda x: _loss(net, x))
+    got = np.asarray(grad(jnp.asarray(x)))
+    want = _fd(lambda x: float(fn(jnp.asarray(x))), x)
+    assert np.all(np.isfinite(got)) and np.abs(want).max() > 0.1
+    # central differences of a forward that is smooth here: agreement to FD error
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert abs(got[0, 0] - got[1, 0]) > 1e-3  # different weights: different derivatives
+
+
+def test_gradient_tied_synaptic_delays(x64):
+    """A scalar `init_delays`: every synapse of a source has the same delay."""
+    net = _net("layered", wmean=2.0, wlim=2.0, init_delays=1.0)
+    x = jnp.asarray(X)
+    g = jax.jit(jax.grad(lambda d: _loss(eqx_set(net, "delays", d), x)))(net.delays)
+    fn = jax.jit(lambda d: _loss(eqx_set(net, "delays", d), x))
+    rows = [(8, 0), (8, 3), (9, 1), (0, 6), (2, 7)]  # input->hidden, hidden->output
+    d0 = np.asarray(net.delays)
+    for r, c in rows:
+        def f(v, r=r, c=c):
+            d = d0.copy()
+            d[r, c] = v
+            return float(fn(jnp.asarray(d)))
+        want = (f(d0[r, c] + 1e-6) - f(d0[r, c] - 1e-6)) / 2e-6
+        np.testing.assert_allclose(g[r, c], want, rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_simultaneous_crossings(x64):
+    """Hidden neurons 0 and 1 share their input weights and cross together."""
+    net = _net("layered", wmean=2.0, wlim=2.0)
+    w = np.array(net.neuron_model.weights)
+    w[8:, 1] = w[8:, 0]
+    net = eqx_set(net, "neuron_model.weights", jnp.asarray(w))
+    x = jnp.asarray(X)
+    fn = jax.jit(lambda w: _loss(eqx_set(net, "neuron_model.weights", w), x))
+    g = np.asarray(jax.jit(jax.grad(lambda w: _loss(eqx_set(net, "neuron_model.weights", w), x)))(jnp.asarray(w)))
+    for r, c in [(8, 0), (8, 1), (0, 6), (1, 6), (1, 7)]:
+        def f(v, r=r, c=c):
+            ww = w.copy()
+            ww[r, c] = v
+            return float(fn(jnp.asarray(ww)))
+        want = (f(w[r, c] + 1e-6) - f(w[r, c] - 1e-6)) / 2e-6
+        np.testing.assert_allclose(g[r, c], want, rtol=1e-5, atol=1e-6)
+    assert abs(g[8, 0] - g[8, 1]) > 1e-3  # not split equally between the tied neurons
+
+
+def eqx_set(net, path, value):
+    import equinox as eqx
+
+    def get(m):
+        for name in path.split("."):
+            m = getattr(m, name)
+        return m
+
+    return eqx.tree_at(get, net, value)
+
+
+@pytest.mark.parametrize(
+    "model, kw",
+    [
+        (ex.QIF, dict(tmem=5.0, tsyn=5.0, wmean=1.0, wlim=1.0)),
+        (ex.EIF, dict(wmean=3.0, wlim=2.0)),
+        (ex.Izhikevich, dict(wmean=40.0, wlim=20.0)),
+        (ex.ALIF, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
+        (ex.AMOS(ex.LIF), dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
+        (ex.Refractory(ex.LIF), dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0, t_refrac=1.0)),
+    ],
+    ids=["QIF", "EIF", "Izhikevich", "ALIF", "AMOS", "Refractory"],
+)
+def test_builtin_models_match_the_event_loop(x64, model, kw):
+    kw = dict(kw, layer_capacity=200, max_event_steps=3000)
+    fast = _net("layered", model=model, h=0.25, **kw)
+    ref = _net("loop", model=model, **kw)
+    x = jnp.asarray(X)
+    a, b = fast.record(x, 200), ref.record(x, 200)
+    assert int(a.n_spikes) == int(b.n_spikes) > 0
+    np.testing.assert_array_equal(a.neurons, b.neurons)
+    np.testing.assert_allclose(a.times, b.times, atol=1e-5)
+
+
+def test_multi_neuron_model_layers(x64):
+    kw = dict(
+        neuron_model=ex.MultiNeuronModel, neuron_models=[ex.LIF, ex.LI],
+        neuron_model_kwargs=[dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0),
+                             dict(tsyn=5.0, tmem=10.0)],
+        max_event_steps=2000,
+    )
+    nets = [ex.FFEvNN([6, 2], 3, max_solver_time=30.0, key=jax.random.PRNGKey(2), dtype=jnp.float64,
+                      solver=dfx.Tsit5(), solver_stepsize=h, engine=e, **kw)
+            for e, h in (("layered", 0.25), ("loop", 0.01))]
+    times = jnp.linspace(0.0, 30.0, 31)
+    x = jnp.asarray(X)
+    np.testing.assert_allclose(nets[0].state_at_t(x, times), nets[1].state_at_t(x, times), atol=1e-6)
+
+
+def test_layer_capacity_overflow_is_an_error():
+    net = _net("layered", dtype=jnp.float32, layer_capacity=3, **STRONG)
+    with pytest.raises(Exception, match="layer_capacity=3"):
+        jax.block_until_ready(net.record(jnp.asarray(X, jnp.float32), 50))
