@@ -320,9 +320,7 @@ class FFEvNN(EvNN):
         max_solver_time: float,
         key: PRNGKeyArray | None = None,
         max_event_steps: int = 1000,
-        solver_stepsize: float = 1.0,
-        solver=None,
-        engine: str = "auto",
+        solver_stepsize: float = 0.01,
         **kwargs,
     ):
         layers = [int(n) for n in layers]
@@ -350,8 +348,7 @@ class FFEvNN(EvNN):
         super().__init__(
             neuron_model, n, max_solver_time, in_size, key=key, wmask=wmask,
             output_neurons=outputs, max_event_steps=max_event_steps,
-            solver_stepsize=solver_stepsize, solver=dfx.Tsit5() if solver is None else solver,
-            engine=engine, **kwargs,
+            solver_stepsize=solver_stepsize, **kwargs,
         )
 
 

@@ -181,27 +181,33 @@ def eqx_set(net, path, value):
     return eqx.tree_at(get, net, value)
 
 
+# The step of the layered engine per model: the EIF and Izhikevich upswings are
+# stiff (exponential / quadratic blow-up in mV/ms), so a constant step must be short.
 @pytest.mark.parametrize(
-    "model, kw",
+    "model, h, kw",
     [
-        (ex.QIF, dict(tmem=5.0, tsyn=5.0, wmean=1.0, wlim=1.0)),
-        (ex.EIF, dict(wmean=3.0, wlim=2.0)),
-        (ex.Izhikevich, dict(wmean=40.0, wlim=20.0)),
-        (ex.ALIF, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
-        (ex.AMOS(ex.LIF), dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
-        (ex.Refractory(ex.LIF), dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0, t_refrac=1.0)),
+        (ex.QIF, 0.25, dict(tmem=5.0, tsyn=5.0, wmean=1.0, wlim=1.0)),
+        (ex.EIF, 0.01, dict(wmean=3.0, wlim=2.0)),
+        (ex.Izhikevich, 0.01, dict(wmean=40.0, wlim=20.0)),
+        (ex.ALIF, 0.25, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
+        (ex.AMOS(ex.LIF), 0.25, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
+        (ex.Refractory(ex.LIF), 0.01, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0, t_refrac=1.0)),
     ],
     ids=["QIF", "EIF", "Izhikevich", "ALIF", "AMOS", "Refractory"],
 )
-def test_builtin_models_match_the_event_loop(x64, model, kw):
+def test_builtin_models_match_the_event_loop(x64, model, h, kw):
     kw = dict(kw, layer_capacity=200, max_event_steps=3000)
-    fast = _net("layered", model=model, h=0.25, **kw)
+    fast = _net("layered", model=model, h=h, **kw)
     ref = _net("loop", model=model, **kw)
     x = jnp.asarray(X)
     a, b = fast.record(x, 200), ref.record(x, 200)
     assert int(a.n_spikes) == int(b.n_spikes) > 0
     np.testing.assert_array_equal(a.neurons, b.neurons)
-    np.testing.assert_allclose(a.times, b.times, atol=1e-5)
+    # Izhikevich (mV/ms, quadratic upswing): both solves carry ~1e-5 ms of error.
+    # Refractory: the release (clock = 0) falls inside a solver step in both
+    # engines and is treated there to first order in the step, O(h) = 1e-3.
+    atol = {"Izhikevich": 1e-4, "RefractoryLIF": 1e-3}.get(model.__name__, 1e-5)
+    np.testing.assert_allclose(a.times, b.times, atol=atol)
 
 
 def test_multi_neuron_model_layers(x64):
