@@ -86,7 +86,8 @@ def test_lif_closed_form(x64):
     w = np.array([[0.0], [6.6], [4.5], [-1.2]])
     net = ex.FFEvNN(
         [1], 3, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=10.0, init_weights=w,
-        init_bias=0.0, dtype=jnp.float64,
+        init_bias=0.0, dtype=jnp.float64, solver=dfx.Tsit5(), solver_stepsize=1.0,
+        engine="layered",
     )
     t_in = np.array([0.5, 2.0, 3.0])
 
@@ -101,7 +102,7 @@ def test_lif_closed_form(x64):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if v(mid) < 1.0 else (lo, mid)
     got = float(net.ttfs(jnp.asarray(t_in[:, None]))[0])
-    # library defaults (Tsit5, step 1.0): quintic interpolation error, far below 1e-5
+    # Tsit5 at step 1.0: quintic interpolation error, far below 1e-5
     assert abs(got - lo) < 1e-6
 
 
