@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from ._simulate import Recorders
     from .evnn import EvNN
 
-_NEWTON_ITERATIONS = 8
+_MAX_NEWTON = 32
 # Checkpoints of a layer's loop under reverse-mode AD: every iteration up to this
 # many (no recomputation), then Equinox's recursive checkpointing.
 _MAX_CHECKPOINTS = 1024
@@ -256,25 +256,38 @@ def _bracket(st: _Step):
     return (c0 < 0) & ((c1 >= 0) | peak), jnp.where(peak, s_max, 1.0)
 
 
-def _root(st: _Step, hi):
-    """First zero of the condition's quintic in `[0, hi]` (safeguarded Newton), per
-    neuron, and whether there is one (the bracket's upper end reached zero)."""
+def _root(st: _Step, hi, wanted):
+    """First zero of the condition's quintic in `[0, hi]`, per neuron, and whether
+    there is one (some iterate, or the bracket's upper end, reached zero).
+
+    Newton's method from the secant guess, kept inside the shrinking sign-change
+    bracket (a step that leaves it bisects instead). It iterates until every
+    `wanted` neuron's step is below a few ulp, at most `_MAX_NEWTON` times.
+    """
     p = _condition_poly(st)
     v_hi, _ = _poly(p, hi)
-    found = v_hi >= 0
     s = jnp.clip(-p[0] / jnp.where(v_hi > p[0], v_hi - p[0], 1.0), 0.0, 1.0) * hi
-    lo = jnp.zeros_like(hi)
-    for _ in range(_NEWTON_ITERATIONS):
+    tol = 4 * jnp.finfo(hi.dtype).eps
+
+    def body(c):
+        s, lo, hi, found, _, k = c
         v, slope = _poly(p, s)
         found = found | (v >= 0)
         lo, hi = jnp.where(v < 0, s, lo), jnp.where(v < 0, hi, s)
         newton = s - v / jnp.where(slope > 0, slope, 1.0)
         ok = (slope > 0) & (newton >= lo) & (newton <= hi)
-        s = jnp.where(ok, newton, 0.5 * (lo + hi))
+        s_next = jnp.where(ok, newton, 0.5 * (lo + hi))
+        return s_next, lo, hi, found, ~wanted | (jnp.abs(s_next - s) <= tol), k + 1
+
+    def running(c):
+        return (c[5] < _MAX_NEWTON) & jnp.any(~c[4])
+
+    init = (s, jnp.zeros_like(hi), hi, v_hi >= 0, ~wanted, jnp.asarray(0))
+    s, _, _, found, _, _ = jax.lax.while_loop(running, body, init)
     return s, found
 
 
-def _crossing(model, st: _Step, t, dt, y, hi):
+def _crossing(model, st: _Step, t, dt, y, hi, wanted):
     """Time and state of the first crossing, with the implicit-function gradient,
     and whether the crossing exists.
 
@@ -282,7 +295,7 @@ def _crossing(model, st: _Step, t, dt, y, hi):
     the condition along the interpolant, `s - g(s) / g'(s)` with `g'` held
     constant, gives the same value and the exact derivative `-dg/dtheta / g'`.
     """
-    s, found = _root(jax.lax.stop_gradient(st), jax.lax.stop_gradient(hi))
+    s, found = _root(jax.lax.stop_gradient(st), hi, wanted)
     s = jax.lax.stop_gradient(s)
 
     def g(s):
@@ -290,7 +303,9 @@ def _crossing(model, st: _Step, t, dt, y, hi):
 
     value, slope = jax.jvp(g, (s,), (jnp.ones_like(s),))
     slope = jax.lax.stop_gradient(slope)
-    s = s - value / jnp.where(slope > 0, slope, 1.0)
+    # Only where a crossing is sought: elsewhere the condition may be far from zero
+    # (e.g. a silenced neuron) and the step would leave [0, 1].
+    s = jnp.where(wanted, s - value / jnp.where(slope > 0, slope, 1.0), s)
     return t + s * dt, _interpolate(y, st, s), found
 
 
@@ -381,9 +396,10 @@ class _Layer:
         dt = tau - c.t
 
         st = _step(model, net.solver, c.t, dt, c.y)
-        crossed, hi = _bracket(st)
-        t_x, y_x, found = _crossing(model, st, c.t, dt, c.y, hi)
-        crossed = crossed & found & act & (dt > 0)
+        crossed, hi = _bracket(jax.lax.stop_gradient(st))  # (no gradient: and sqrt(0) would NaN it)
+        crossed = crossed & act & (dt > 0)
+        t_x, y_x, found = _crossing(model, st, c.t, dt, c.y, hi, crossed)
+        crossed = crossed & found
         t = jnp.where(crossed, t_x, tau)
         y = _select(crossed, y_x, st.y1)
 
@@ -426,7 +442,7 @@ class _Layer:
     def run(self, events: _Events, c: _Carry, bound: int) -> _Carry:
         import os
         if os.environ.get("EVX_SCAN"):
-            return jax.lax.scan(lambda c, _: (self.iteration(events, c), None), self.init(c), length=bound)[0]
+            return jax.lax.scan(lambda c, _: (self.iteration(events, c), None), self.init(c), length=int(os.environ["EVX_SCAN"]))[0]
         c = eqxi.while_loop(
             lambda c: jnp.any(~self.finished(c)),
             lambda c: self.iteration(events, c),
@@ -484,6 +500,7 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
     grid_steps = math.ceil((net.max_solver_time - net.t0) / net.solver_stepsize) + 1
     received, logs = [inputs], []
     first = jnp.full((n,), jnp.inf, dtype)
+    out_clock = jnp.full((len(outs),), net.t0, dtype)  # where each output's simulation ended
     for depth, members in enumerate(layers(wmask, n)):
         feeds = [s for s in received if wmask[s.rows][:, members].any()]
         layer = _Layer(net, members, rec, t_end)
@@ -491,9 +508,10 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
         bound = events.times.shape[1] + grid_steps + layer.capacity + n_obs + 2
         c = _check_layer(layer, layer.run(events, c, bound), depth)
         first = first.at[layer.pop].set(jnp.where(layer.active, c.first, first[layer.pop]))
+        out_clock = out_clock.at[layer.out_slot].set(c.t[layer.out_pos])
         received.append(_Spikes(c.log_t, jnp.maximum(c.log_j, 0), members))
         logs.append((c.log_t, c.log_j, c.count))
-    result = _result(rec, c, first, logs, outs, t_end)
+    result = _result(rec, c, first, out_clock, logs, t_end)
     if rec.log_length:
         result = eqx.error_if(
             result, result.log_count > rec.log_length,
@@ -538,9 +556,8 @@ def _check_layer(layer: _Layer, c: _Carry, depth: int) -> _Carry:
     )
 
 
-def _result(rec: Recorders, c: _Carry, first, logs, outs, t_end) -> Result:
-    t_stop = jnp.max(first[outs]) if rec.stop_at_first_output else t_end
-    t_stop = jnp.where(jnp.isfinite(t_stop), t_stop, t_end)
+def _result(rec: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Result:
+    t_stop = jnp.max(out_clock) if rec.stop_at_first_output else t_end
     times = jnp.concatenate([lt for lt, _, _ in logs])
     neurons = jnp.concatenate([lj for _, lj, _ in logs])
     count = sum(cnt for _, _, cnt in logs)
