@@ -406,7 +406,8 @@ class _Layer:
         # The left limit at `tau` is observed before an arrival at `tau` lands.
         reached = act & ~crossed
         hit = reached[pos, None] & ~c.obs_done[slot] & (obs_times[None] <= tau[pos, None])
-        observed = model.observe(st.y1)[pos]
+        observed = model.observe(st.y1)[pos]  # padded to the network's widest model
+        observed = jnp.pad(observed, ((0, 0), (0, c.observations.shape[-1] - observed.shape[-1])))
         observations = c.observations.at[:, slot].set(
             jnp.where(hit.T[:, :, None], observed[None], c.observations[:, slot])
         )

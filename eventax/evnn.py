@@ -320,7 +320,9 @@ class FFEvNN(EvNN):
         max_solver_time: float,
         key: PRNGKeyArray | None = None,
         max_event_steps: int = 1000,
-        solver_stepsize: float = 0.01,
+        solver_stepsize: float | None = None,
+        solver=None,
+        engine: str | None = None,
         **kwargs,
     ):
         layers = [int(n) for n in layers]
@@ -348,11 +350,34 @@ class FFEvNN(EvNN):
         super().__init__(
             neuron_model, n, max_solver_time, in_size, key=key, wmask=wmask,
             output_neurons=outputs, max_event_steps=max_event_steps,
-            solver_stepsize=solver_stepsize, **kwargs,
+            **_settings(neuron_model, kwargs, solver=solver, solver_stepsize=solver_stepsize, engine=engine),
+            **kwargs,
         )
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+# What an FFEvNN uses where neither the user nor the model's `network_defaults` say.
+_FF_DEFAULTS = {"solver": dfx.Euler(), "solver_stepsize": 0.01, "engine": "loop"}
+
+
+def _settings(neuron_model, kwargs, **given) -> dict[str, Any]:
+    """Solver settings: the user's, else the model's `network_defaults`, else
+    `_FF_DEFAULTS`. The model's settings are one bundle (its step and engine belong
+    to its solver): they apply only where the user gives neither solver nor step."""
+    from .neuron_models.multi import agreed_defaults
+
+    if _is_multi(neuron_model) and inspect.isclass(neuron_model):
+        model = dict(agreed_defaults(kwargs.get("neuron_models", ())))
+    else:
+        model = dict(neuron_model.network_defaults)
+    if given["solver"] is not None or given["solver_stepsize"] is not None:
+        model = {}  # the user chose the solver settings: nothing of the model's bundle
+    return {
+        key: value if value is not None else model.get(key, _FF_DEFAULTS[key])
+        for key, value in given.items()
+    }
 
 
 def _is_multi(model) -> bool:

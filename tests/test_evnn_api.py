@@ -96,7 +96,7 @@ def test_comp_times_outside_window_raise():
 
 
 def test_running_out_of_event_steps_is_an_error():
-    net = small_net(max_event_steps=3)
+    net = small_net(max_event_steps=3, engine="loop")  # the event loop's budget
     with pytest.raises(Exception, match="max_event_steps"):
         jax.block_until_ready(net.record(X))
 
@@ -107,7 +107,7 @@ def test_buffer_overflow_is_an_error():
     delays = np.concatenate([np.full(33, 10.0), np.zeros(5)])
     kw = {"key": jax.random.PRNGKey(0), "wmean": 1.5, "wlim": 3.0, "init_axonal_delays": delays}
     assert int(ex.FFEvNN([30, 3], 5, ex.LIF, 30.0, **kw).record(X).n_spikes) > 12
-    net = ex.FFEvNN([30, 3], 5, ex.LIF, 30.0, buffer_capacity=1, **kw)
+    net = ex.FFEvNN([30, 3], 5, ex.LIF, 30.0, buffer_capacity=1, engine="loop", **kw)  # the loop's queue
     with pytest.raises(Exception, match="buffer_capacity"):
         jax.block_until_ready(net.record(X))
 

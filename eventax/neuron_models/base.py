@@ -69,6 +69,11 @@ class NeuronModel(eqx.Module):
 
     dtype: Any = eqx.field(static=True, default=jnp.float32, kw_only=True)
 
+    # `FFEvNN` keywords (`solver`, `solver_stepsize`, `engine`) that a network of this
+    # model uses where the user gives none: settings a work-precision study found to
+    # keep spike times within 1e-5 at the best speed. Empty: the network's own.
+    network_defaults: ClassVar[dict[str, Any]] = {}
+
     def __call__(self, t, y, args=None):
         return self.dynamics(t, y, args)
 

@@ -124,6 +124,11 @@ class MultiNeuronModel(NeuronModel):
             out.append(sub.with_state_matrix(ys, m[np.asarray(idx, int), :width]))
         return tuple(out)
 
+    @property
+    def network_defaults(self) -> dict[str, Any]:
+        """The sub-models' network defaults where they all agree, else none."""
+        return agreed_defaults(self.submodels)
+
     def subset(self, neurons, n_neurons: int, n_pre: int) -> NeuronModel | None:
         """The sub-model restricted to `neurons` if they are all of one kind, else `None`."""
         for sub, idx in zip(self.submodels, self.members):
@@ -136,3 +141,9 @@ class MultiNeuronModel(NeuronModel):
         obs = [m.observe(ys) for m, ys in zip(self.submodels, y)]
         width = max(o.shape[1] for o in obs)
         return self._scatter([jnp.pad(o, ((0, 0), (0, width - o.shape[1]))) for o in obs])
+
+
+def agreed_defaults(models) -> dict[str, Any]:
+    """`network_defaults` shared by every model (classes or instances), else `{}`."""
+    found = [m.network_defaults for m in models]
+    return found[0] if found and all(d == found[0] for d in found) else {}

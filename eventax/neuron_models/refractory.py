@@ -184,6 +184,8 @@ def _methods(base: type[NeuronModel]) -> dict[str, Any]:
     return {
         "__annotations__": {"t_refrac": Float[Array, " neurons"] | Constant},
         "__doc__": f"`{base.__name__}` with a refractory period `t_refrac`; see `Refractory`.",
+        # the release falls inside a solver step, where it is first order in the step
+        "network_defaults": {},
         "time_constants": tuple(getattr(base, "time_constants", ())) + ("t_refrac",),
         "__init__": __init__,
         "init_state": init_state,
