@@ -4,11 +4,16 @@ float64 reference, and fwd / fwd+bwd samples/s, for solver settings of both engi
 The reference is the layered engine in float64 with Tsit5 at step 0.05; it is checked
 against the general event loop in float64 with Tsit5 at step 0.01 (both printed).
 Every setting runs on the same saved weights and inputs as `benchmark.py`, in one
-process, so the speed ratios between rows are from the same run.
+process, so the speed ratios between rows are from the same run. With `--jaxsnn`
+(tmem 10 only: its closed form needs tmem = 2 tsyn) the peer runs right after, in its
+own virtual environment (`experiments/bench_jaxsnn.py`), and its spike times are
+scored against the same reference.
 
     python experiments/work_precision.py [--tmem 10] [--batch 256] [--repeats 3]
+        [--jaxsnn /work/jaxsnn-ref/bin/python]
 
-Appends one JSON line per setting to `results/work_precision.jsonl`.
+Appends one JSON line per setting to `results/work_precision.jsonl` and draws
+`results/work_precision_tmem<T>.png` (error against fwd+bwd samples/s, log-log).
 """
 
 from __future__ import annotations
@@ -24,12 +29,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark as bench  # noqa: E402
 
-# (label, engine, solver name, step)
+# (label, engine, solver name, step or PID rtol); `None`: the library defaults
 SETTINGS = [
-    ("old default: loop Euler 0.01", "loop", "Euler", 0.01),
+    ("library defaults (layered Tsit5 1.0)", None, None, None),
+    ("previous defaults: loop Euler 0.01", "loop", "Euler", 0.01),
+    ("loop Euler 0.001", "loop", "Euler", 0.001),
+    ("loop Tsit5 0.5", "loop", "Tsit5", 0.5),
+    ("loop Tsit5 PID rtol 1e-5", "loop", "Tsit5", "pid1e-5"),
     ("layered Euler 0.01", "layered", "Euler", 0.01),
     ("layered Tsit5 0.5", "layered", "Tsit5", 0.5),
-    ("default: layered Tsit5 1.0", "layered", "Tsit5", 1.0),
     ("layered Tsit5 2.0", "layered", "Tsit5", 2.0),
 ]
 
@@ -39,10 +47,15 @@ def build(weights, tmem, engine, solver, step, dtype):
 
     import eventax as ex
 
+    kw = {}
+    if solver is not None:
+        kw = dict(solver=getattr(dfx, solver)(), engine=engine, solver_stepsize=step)
+        if isinstance(step, str):  # "pid<rtol>"
+            rtol = float(step[3:])
+            kw.update(solver_stepsize=0.1, stepsize_controller=dfx.PIDController(rtol=rtol, atol=rtol))
     return ex.FFEvNN(
         [50, 3], 5, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=tmem, vreset=0.0,
-        init_weights=weights, init_bias=0.0, solver=getattr(dfx, solver)(),
-        solver_stepsize=step, engine=engine, dtype=dtype,
+        init_weights=weights, init_bias=0.0, dtype=dtype, **kw,
     )
 
 
@@ -74,6 +87,7 @@ def main(argv=None):
     p.add_argument("--tmem", type=float, default=10.0)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--jaxsnn", default=None, help="python of jaxsnn's venv (tmem 10 only)")
     args = p.parse_args(argv)
 
     import equinox as eqx
@@ -100,6 +114,7 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     print("| setting | median err | max err | flips | fwd /s | fwd+bwd /s | compile fwd+bwd s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
     for label, engine, solver, step in SETTINGS:
         net = build(weights, args.tmem, engine, solver, step, jnp.float32)
         fwd = jax.jit(jax.vmap(net.ttfs))
@@ -109,9 +124,57 @@ def main(argv=None):
         row = dict(setting=label, tmem=args.tmem, batch=args.batch, median_error=med, max_error=mx,
                    flips=flips, fwd_per_s=sf, fwdbwd_per_s=sb, compile_fwdbwd_s=cb,
                    date=time.strftime("%Y-%m-%d"))
-        with out.open("a") as f:
-            f.write(json.dumps(row) + "\n")
-        print(f"| {label} | {med:.1e} | {mx:.1e} | {flips} | {sf:.0f} | {sb:.0f} | {cb:.1f} |", flush=True)
+        _emit(out, row, rows)
+    if args.jaxsnn and args.tmem == 10.0:
+        _emit(out, _jaxsnn(args, ref), rows)
+    _plot(rows, out.parent / f"work_precision_tmem{args.tmem:g}.png")
+
+
+def _emit(out, row, rows):
+    rows.append(row)
+    with out.open("a") as f:
+        f.write(json.dumps(row) + "\n")
+    print(f"| {row['setting']} | {row['median_error']:.1e} | {row['max_error']:.1e} | {row['flips']} "
+          f"| {row['fwd_per_s']:.0f} | {row['fwdbwd_per_s']:.0f} | {row['compile_fwdbwd_s']:.1f} |", flush=True)
+
+
+def _jaxsnn(args, ref):
+    """jaxsnn 0.3.0 on the same workload, in its own venv, right after ours."""
+    import subprocess
+
+    path = Path(__file__).resolve().parents[1] / "results" / "jaxsnn_work_precision.json"
+    subprocess.run(
+        [args.jaxsnn, str(Path(__file__).with_name("bench_jaxsnn.py")), "--batch", str(args.batch),
+         "--repeats", str(args.repeats), "--out", str(path)], check=True,
+    )
+    d = json.loads(path.read_text())
+    med, mx, flips = errors(np.asarray(d["ttfs"], float), ref)
+    return dict(setting="jaxsnn 0.3.0 (closed form, EventProp)", tmem=args.tmem, batch=args.batch,
+                median_error=med, max_error=mx, flips=flips, fwd_per_s=d["forward"]["samples_per_s"],
+                fwdbwd_per_s=d["fwdbwd"]["samples_per_s"], compile_fwdbwd_s=d["fwdbwd"]["compile_s"],
+                date=time.strftime("%Y-%m-%d"))
+
+
+def _plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in rows:
+        peer = r["setting"].startswith("jaxsnn")
+        ax.scatter(r["fwdbwd_per_s"], max(r["median_error"], 1e-9), marker="*" if peer else "o",
+                   s=120 if peer else 40)
+        ax.annotate(r["setting"], (r["fwdbwd_per_s"], max(r["median_error"], 1e-9)), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.set(xscale="log", yscale="log", xlabel="fwd+bwd samples/s (batch 256, 2-core CPU)",
+           ylabel="median |first-spike time - float64 ref|",
+           title=f"yy-5-50-3 LIF, tmem {rows[0]['tmem']:g}: work-precision")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":
