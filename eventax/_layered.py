@@ -40,6 +40,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from ._segment import solver_init, solver_step
+
 if TYPE_CHECKING:
     from ._simulate import Recorders
     from .evnn import EvNN
@@ -131,42 +133,14 @@ def _step(model, solver, t, dt, y) -> _Step:
 def _solver_step(solver, fn, y, dtype):
     """One step of `solver` from `s = 0` to `1` of `dy/ds = fn(s, y)`: `(y1, fn(0, y), fn(1, y1))`.
 
-    Explicit Runge-Kutta solvers (and Euler) run unrolled from their Butcher
-    tableau, so the stages fuse into a few kernels; a first-same-as-last tableau
-    reuses its last stage as `fn(1, y1)`. Any other solver takes its own `step`.
+    Explicit Runge-Kutta solvers run with their stages unrolled (`solver_step`);
+    the end slopes repeat its first and (first-same-as-last) last stage, which XLA
+    evaluates once.
     """
-    tableau = _tableau(solver)
-    if tableau is None:
-        term = dfx.ODETerm(lambda s, z, args: fn(s, z))
-        zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
-        state = solver.init(term, zero, one, y, None)
-        y1 = solver.step(term, zero, one, y, None, state, False)[0]
-        return y1, fn(zero, y), fn(one, y1)
-    c, a_lower, b = tableau
-
-    def combine(weights, ks):
-        return jax.tree_util.tree_map(
-            lambda y0, *kl: y0 + sum(float(w) * k for w, k in zip(weights, kl) if w != 0), y, *ks
-        )
-
-    ks = [fn(jnp.zeros((), dtype), y)]
-    for ci, row in zip(c, a_lower):
-        ks.append(fn(jnp.asarray(ci, dtype), combine(row, ks)))
-    fsal = len(c) > 0 and c[-1] == 1 and b[-1] == 0 and np.allclose(a_lower[-1], b[:-1])
-    if fsal:
-        return combine(a_lower[-1], ks[:-1]), ks[0], ks[-1]
-    y1 = combine(b, ks)
-    return y1, ks[0], fn(jnp.ones((), dtype), y1)
-
-
-def _tableau(solver):
-    """`(c, a_lower, b)` of an explicit Runge-Kutta solver, or `None`."""
-    if isinstance(solver, dfx.Euler):
-        return (), (), np.ones(1)
-    tab = getattr(solver, "tableau", None)
-    if not isinstance(solver, dfx.AbstractERK) or not isinstance(tab, dfx.ButcherTableau):
-        return None
-    return tuple(np.asarray(tab.c)), tuple(np.asarray(r) for r in tab.a_lower), np.asarray(tab.b_sol)
+    terms = dfx.ODETerm(lambda s, z, args: fn(s, z))
+    zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
+    y1 = solver_step(solver, terms, zero, one, y, solver_init(solver, terms, zero, one, y))[0]
+    return y1, fn(zero, y), fn(one, y1)
 
 
 def _along(model, t, dt, y, f, a, s0):
@@ -270,14 +244,16 @@ def _root(st: _Step, hi, wanted):
     tol = 4 * jnp.finfo(hi.dtype).eps
 
     def body(c):
-        s, lo, hi, found, _, k = c
+        s, lo, hi, found, done, k = c
         v, slope = _poly(p, s)
-        found = found | (v >= 0)
+        found = found | (~done & (v >= 0))
         lo, hi = jnp.where(v < 0, s, lo), jnp.where(v < 0, hi, s)
         newton = s - v / jnp.where(slope > 0, slope, 1.0)
         ok = (slope > 0) & (newton >= lo) & (newton <= hi)
-        s_next = jnp.where(ok, newton, 0.5 * (lo + hi))
-        return s_next, lo, hi, found, ~wanted | (jnp.abs(s_next - s) <= tol), k + 1
+        # A converged neuron keeps its root: the others' iterations must not move it
+        # (and a batch must give what each sample gives alone).
+        s_next = jnp.where(done, s, jnp.where(ok, newton, 0.5 * (lo + hi)))
+        return s_next, lo, hi, found, done | (jnp.abs(s_next - s) <= tol), k + 1
 
     def running(c):
         return (c[5] < _MAX_NEWTON) & jnp.any(~c[4])

@@ -328,9 +328,10 @@ def test_jit_vmap_and_grad_compose():
     """`jit(vmap(...))` over a batch equals a per-sample loop; grads compose.
 
     Forward: ttfs and state_at_t on a batch of 4 (one sample without input,
-    so its outputs do not spike) equal the per-sample results (rtol 1e-6).
+    so its outputs do not spike) equal the per-sample results (rtol 1e-6; states
+    atol 1e-5: float32 rounding of differently vectorised programs).
     Gradient: the gradient of the batch-mean loss, taken through jit and vmap,
-    equals the mean of per-sample gradients (rtol 1e-5, atol 1e-6), is finite
+    equals the mean of per-sample gradients (rtol 1e-5, atol 2e-5), is finite
     although one sample has silent outputs (output_no_spike_value = 10), and is
     nonzero for the weights.
     """
@@ -348,7 +349,10 @@ def test_jit_vmap_and_grad_compose():
     looped = [single(x) for x in xb]
     for b in range(xb.shape[0]):
         np.testing.assert_allclose(batched[0][b], looped[b][0], rtol=1e-6)
-        np.testing.assert_allclose(batched[1][b], looped[b][1], rtol=1e-6, atol=1e-7)
+        # float32: XLA vectorises the batched and the single program differently, so
+        # spike times may differ by an ulp, which moves later states by up to ~3e-6
+        # (with this network's defaults, Tsit5; in float64 both agree to 1e-14).
+        np.testing.assert_allclose(batched[1][b], looped[b][1], rtol=1e-6, atol=1e-5)
     assert np.all(np.asarray(batched[0][3]) == 10.0)
     assert np.all(np.isfinite(np.asarray(batched[0][:3])))
     assert np.any(np.asarray(batched[0][:3]) < 10.0)
@@ -365,7 +369,8 @@ def test_jit_vmap_and_grad_compose():
         mean = np.mean([np.asarray(get(g)) for g in per_sample], axis=0)
         got = np.asarray(get(grad_batch))
         assert np.all(np.isfinite(got))
-        np.testing.assert_allclose(got, mean, rtol=1e-5, atol=1e-6)
+        # float32 rounding as above (up to ~9e-6 here; 4e-15 in float64)
+        np.testing.assert_allclose(got, mean, rtol=1e-5, atol=2e-5)
     assert np.any(np.asarray(grad_batch.neuron_model.weights) != 0)
 
 
