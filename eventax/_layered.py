@@ -13,16 +13,17 @@ One iteration of a neuron at clock `t`:
    observation, end)` with one step of the solver (the grid `t0 + k h`, with
    `h = solver_stepsize`, bounds the step length);
 2. if the spike condition crosses zero in `[t, tau]`, stop there: the crossing
-   is the root of the condition along the cubic Hermite interpolant of the
-   step (values and slopes at both ends), found by a safeguarded Newton
-   iteration; its gradient is the implicit-function-theorem one. The neuron
-   is reset and its spike logged;
+   is the root of the condition along the quintic Hermite interpolant of the
+   step (values, slopes and curvatures at both ends), found by a safeguarded
+   Newton iteration; its gradient is the implicit-function-theorem one. The
+   neuron is reset and its spike logged;
 3. otherwise, at `tau`, record a due observation (the left limit) and deliver
    a due arrival; a neuron lifted to `condition >= 0` by it spikes at once.
 
-Every neuron of the population is stepped in each iteration (one vectorised
-call of the model's methods with per-neuron times); neurons outside the layer,
-and finished ones, take steps of length zero. The model therefore sees `t` as a
+Every neuron of the layer is stepped in each iteration: one vectorised call of
+the layer's model (`NeuronModel.subset`; the whole population, with the other
+neurons idle, where a model cannot be restricted) with per-neuron times;
+finished neurons take steps of length zero. The model therefore sees `t` as a
 per-neuron array of shape `(n_neurons,)` and `input_spike`'s `from_idx` as one
 source row per target: models written elementwise need no change.
 """
@@ -417,16 +418,13 @@ class _Layer:
         )
 
     def run(self, events: _Events, c: _Carry, bound: int) -> _Carry:
-        import os
-        if os.environ.get("EVX_SCAN"):
-            return jax.lax.scan(lambda c, _: (self.iteration(events, c), None), self.init(c), length=int(os.environ["EVX_SCAN"]))[0]
-        c = eqxi.while_loop(
+        """Iterate until every neuron of the layer is finished (at most `bound` times)."""
+        return eqxi.while_loop(
             lambda c: jnp.any(~self.finished(c)),
             lambda c: self.iteration(events, c),
             self.init(c), max_steps=bound, kind="checkpointed",
             checkpoints=min(bound, _MAX_CHECKPOINTS),
         )
-        return c
 
 
 def _select(pred, a, b):
