@@ -57,13 +57,11 @@ def test_quintic_interpolant_is_exact_for_quintics(x64):
         np.testing.assert_allclose(got, [poly(s)], rtol=0, atol=1e-14)
 
 
-@pytest.mark.parametrize("delays", [None, "synaptic", "axonal"])
+@pytest.mark.parametrize("delays", [False, True])
 def test_every_forward_function_matches_the_event_loop(x64, delays):
     kw = dict(STRONG, layer_capacity=200, max_event_steps=2000)
-    if delays == "synaptic":
-        kw.update(dlim=3.0)
-    if delays == "axonal":
-        kw.update(axonal_dlim=3.0)
+    if delays:  # synaptic and axonal delays together
+        kw.update(dlim=3.0, axonal_dlim=3.0)
     fast, ref = _net("layered", **kw), _net("loop", **kw)
     assert fast.layered and fast.engine == "layered"
     x = jnp.asarray(X)
