@@ -42,9 +42,9 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._segment import solver_init, solver_step
+from ._simulate import Recorders, _nonnegative, _obs_times
 
 if TYPE_CHECKING:
-    from ._simulate import Recorders
     from .evnn import EvNN
 
 _MAX_NEWTON = 32
@@ -431,10 +431,6 @@ def _select(pred, a, b):
     return jax.tree_util.tree_map(lambda x, z: jnp.where(_scaled(pred, x), x, z), a, b)
 
 
-def _obs_times(rec: Recorders, dtype):
-    return jnp.zeros((0,), dtype) if rec.obs_times is None else rec.obs_times
-
-
 # ---------------------------------------------------------------------- the network
 
 
@@ -510,11 +506,6 @@ def _events(net: EvNN, feeds: list[_Spikes], pop: np.ndarray) -> _Events:
     order = jnp.argsort(times, axis=1, stable=True)
     source = jnp.broadcast_to(source[None], times.shape)
     return _Events(jnp.take_along_axis(times, order, 1), jnp.take_along_axis(source, order, 1))
-
-
-def _nonnegative(d):
-    """Delays below 0 act as 0; the gradient at exactly 0 is the right derivative (1)."""
-    return jnp.where(d >= 0, d, 0.0)
 
 
 def _check_layer(layer: _Layer, c: _Carry, depth: int) -> _Carry:

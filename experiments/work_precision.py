@@ -68,18 +68,9 @@ def errors(t, ref):
 
 
 def timed(fn, args, repeats, batch):
-    import jax
-
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    first = time.perf_counter() - t0
-    runs = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        runs.append(time.perf_counter() - t0)
-    steady = float(np.median(runs))
-    return batch / steady, first - steady
+    """`(samples/s, compile s)` from `benchmark.time_calls`."""
+    t = bench.time_calls(fn, args, repeats, batch)
+    return t["samples_per_s"], t["compile_s"]
 
 
 def main(argv=None):
