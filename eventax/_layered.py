@@ -39,15 +39,23 @@ import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
-from ._segment import solver_init, solver_step
+from ._segment import _explicit_tableau, solver_init, solver_step
 from ._simulate import Recorders, _nonnegative, _obs_times
 
 if TYPE_CHECKING:
     from .evnn import EvNN
 
 _MAX_NEWTON = 32
+# With adaptive steps, a step holding a crossing is retaken to end this factor
+# past it (relative to the step's start).
+_RETAKE = 1.01
+_RETAKE_INSIDE = 0.01  # (crossings closer to the step's start are kept)
+# Loop iterations an adaptive layer may take beyond its estimate (as Diffrax's
+# `diffeqsolve(max_steps=4096)`).
+_ADAPTIVE_STEPS = 4096
 # Checkpoints of a layer's loop under reverse-mode AD: every iteration up to this
 # many (no recomputation), then Equinox's recursive checkpointing.
 _MAX_CHECKPOINTS = 1024
@@ -109,6 +117,7 @@ class _Step(NamedTuple):
     a0: PyTree
     a1: PyTree
     c: tuple[Array, Array, Array, Array, Array, Array]  # c0, c0', c0'', c1, c1', c1''
+    error: PyTree  # the solver's embedded estimate of the local error of `y1` (or None)
 
 
 def _step(model, solver, t, dt, y) -> _Step:
@@ -123,16 +132,17 @@ def _step(model, solver, t, dt, y) -> _Step:
     def rescaled(s, z):
         return _tree_scale(model.dynamics(t + s * dt, z, None), dt)
 
-    y1, f0, f1 = _solver_step(solver, rescaled, y, dt.dtype)
+    y1, error, f0, f1 = _solver_step(solver, rescaled, y, dt.dtype)
     one = jnp.ones((), dt.dtype)
     f0, a0 = jax.jvp(rescaled, (jnp.zeros((), dt.dtype), y), (one, f0))
     f1, a1 = jax.jvp(rescaled, (one, y1), (one, f1))
     ends = _along(model, t, dt, y, f0, a0, 0.0) + _along(model, t, dt, y1, f1, a1, 1.0)
-    return _Step(y1, f0, f1, a0, a1, ends)
+    return _Step(y1, f0, f1, a0, a1, ends, error)
 
 
 def _solver_step(solver, fn, y, dtype):
-    """One step of `solver` from `s = 0` to `1` of `dy/ds = fn(s, y)`: `(y1, fn(0, y), fn(1, y1))`.
+    """One step of `solver` from `s = 0` to `1` of `dy/ds = fn(s, y)`:
+    `(y1, error estimate, fn(0, y), fn(1, y1))`.
 
     Explicit Runge-Kutta solvers run with their stages unrolled (`solver_step`);
     the end slopes repeat its first and (first-same-as-last) last stage, which XLA
@@ -140,8 +150,8 @@ def _solver_step(solver, fn, y, dtype):
     """
     terms = dfx.ODETerm(lambda s, z, args: fn(s, z))
     zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
-    y1 = solver_step(solver, terms, zero, one, y, solver_init(solver, terms, zero, one, y))[0]
-    return y1, fn(zero, y), fn(one, y1)
+    y1, error = solver_step(solver, terms, zero, one, y, solver_init(solver, terms, zero, one, y))[:2]
+    return y1, error, fn(zero, y), fn(one, y1)
 
 
 def _along(model, t, dt, y, f, a, s0):
@@ -286,6 +296,120 @@ def _crossing(model, st: _Step, t, dt, y, hi, wanted):
     return t + s * dt, _interpolate(y, st, s), found
 
 
+# ---------------------------------------------------------------------- step sizes
+
+
+class _Grid(NamedTuple):
+    """Constant steps: a step ends at the next grid point `t0 + k h` at the latest."""
+
+    t0: float
+    h: float
+
+    def next_time(self, t, h_prop):
+        grid = self.t0 + (jnp.floor((t - self.t0) / self.h) + 1) * self.h
+        return jnp.where(grid <= t, grid + self.h, grid)
+
+    def control(self, st: _Step, y0, dt, h_prop):
+        """`(accepted, next proposed step)`: every step is accepted."""
+        return jnp.ones(dt.shape, bool), h_prop
+
+    def settle(self, sought, found, ok, h, c, dt, t_x):
+        """`(crossed, accepted, next proposed step, retook)` once the crossing was sought."""
+        return sought & found, ok, h, c.retook
+
+    def bound(self, span: float, events: int) -> tuple[int, int]:
+        """`(most loop iterations, checkpoints)` for `events` arrivals and spikes over `span`."""
+        n = math.ceil(span / self.h) + 1 + events
+        return n, n
+
+
+class _Adaptive(NamedTuple):
+    """Per-neuron adaptive steps: each neuron's step is accepted when the RMS over
+    its state of `error / (atol + rtol max(|y0|, |y1|))` is at most 1, and the next
+    one is `dt * safety * ratio^(-1/order)`, the factor clipped to `[factormin,
+    factormax]` (at most 1 after a rejection) and the step to `[dtmin, dtmax]`:
+    Diffrax's `PIDController` with its default (integral) coefficients, applied to
+    each neuron on its own clock. Step sizes carry no gradient."""
+
+    rtol: float
+    atol: float
+    safety: float
+    factormin: float
+    factormax: float
+    dtmin: float
+    dtmax: float
+    exponent: float
+    h0: float
+
+    def next_time(self, t, h_prop):
+        return t + h_prop
+
+    def settle(self, sought, found, ok, h, c, dt, t_x):
+        """`(crossed, accepted, next proposed step, retook)` once the crossing was sought.
+
+        A step whose crossing lies inside it is retaken once, to end just past the
+        crossing: the root then lies where the interpolant is pinned to the solver's
+        values (its error grows as `s^3 (1 - s)^3`). A step whose crossing could not
+        be located (the interpolant overflowed) is retaken shorter.
+        """
+        failed = sought & ~(found & jnp.isfinite(t_x))
+        crossed = sought & ~failed
+        length = jax.lax.stop_gradient(t_x - c.t) * _RETAKE
+        inside = (length > _RETAKE_INSIDE * dt) & (length < dt) & (c.t + length > c.t)
+        retake = crossed & inside & ~c.retook
+        h = jnp.where(failed, dt * self.factormin, jnp.where(retake, length, h))
+        return crossed & ~retake, ok & ~(failed | retake), h, retake
+
+    def bound(self, span: float, events: int) -> tuple[int, int]:
+        """`(most loop iterations, checkpoints)`: checkpoints for the steps of the first
+        step size over `span` and two iterations per arrival or spike; at most
+        `_ADAPTIVE_STEPS` iterations more than that."""
+        n = math.ceil(span / self.h0) + 1 + 2 * events
+        return n + _ADAPTIVE_STEPS, n
+
+    def control(self, st: _Step, y0, dt, h_prop):
+        """`(accepted, next proposed step)` per neuron."""
+
+        def sums(err, a, b):
+            scale = self.atol + self.rtol * jnp.maximum(jnp.abs(a), jnp.abs(b))
+            sq = (err / scale).reshape(err.shape[0], -1) ** 2
+            return jnp.sum(sq, axis=1), sq.shape[1]
+
+        parts = jax.tree_util.tree_leaves(
+            jax.tree_util.tree_map(sums, st.error, y0, st.y1), is_leaf=lambda x: isinstance(x, tuple)
+        )
+        ratio = jnp.sqrt(sum(p[0] for p in parts) / sum(p[1] for p in parts))
+        ratio = jnp.where(jnp.isnan(ratio), jnp.inf, ratio)
+        accepted = (ratio <= 1) | (dt <= self.dtmin)
+        factor = jnp.where(ratio > 0, self.safety * ratio ** -self.exponent, self.factormax)
+        grown = jnp.clip(dt * factor, dt * self.factormin, jnp.maximum(h_prop, dt * self.factormax))
+        shrunk = dt * jnp.clip(factor, self.factormin, 1.0)
+        h = jnp.clip(jnp.where(accepted, grown, shrunk), self.dtmin, self.dtmax)
+        return accepted, jnp.where(dt > 0, h, h_prop)
+
+
+def step_sizes(net: EvNN) -> _Grid | _Adaptive | None:
+    """The layered engine's step-size rule for `net`'s solver settings, or `None`
+    when it has none (an adaptive controller other than Diffrax's integral
+    `PIDController`, or one without an explicit Runge-Kutta solver's error estimate)."""
+    ctrl, solver = net.stepsize_controller, net.solver
+    if isinstance(ctrl, dfx.ConstantStepSize):
+        return _Grid(net.t0, net.solver_stepsize)
+    tableau = _explicit_tableau(solver)
+    plain = isinstance(ctrl, dfx.PIDController) and ctrl.pcoeff == 0 and ctrl.dcoeff == 0
+    if not plain or ctrl.norm is not optx.rms_norm or tableau is None or tableau.b_error is None:
+        return None
+    span = net.max_solver_time - net.t0
+    return _Adaptive(
+        rtol=float(ctrl.rtol), atol=float(ctrl.atol), safety=float(ctrl.safety),
+        factormin=float(ctrl.factormin), factormax=float(ctrl.factormax),
+        dtmin=0.0 if ctrl.dtmin is None else float(ctrl.dtmin),
+        dtmax=span if ctrl.dtmax is None else float(ctrl.dtmax),
+        exponent=float(ctrl.icoeff) / float(solver.order(None) if ctrl.error_order is None else ctrl.error_order),
+        h0=net.solver_stepsize,
+    )
+
+
 # ---------------------------------------------------------------------- one layer
 
 
@@ -293,6 +417,8 @@ class _Carry(NamedTuple):
     """Loop state of one layer: its population's clocks, states and records."""
 
     t: Float[Array, " pop"]
+    h: Float[Array, " pop"]  # the next proposed step (adaptive steps)
+    retook: Bool[Array, " pop"]  # the last step was retaken to end past a crossing
     y: PyTree
     ptr: Int[Array, " pop"]
     log_t: Float[Array, " capacity"]
@@ -328,12 +454,15 @@ class _Layer:
         self.out_pos = np.flatnonzero(np.isin(self.pop, outs) & self.active)  # in pop
         self.out_slot = np.searchsorted(outs, self.pop[self.out_pos])  # in the outputs
         self.wmask = np.asarray(net.wmask.value)[:, self.pop]
+        self.steps = step_sizes(net)
 
     def init(self, c: _Carry) -> _Carry:
         """Fresh clocks, states and log for this layer; the output records carry over."""
         m, dtype = len(self.pop), self.net.dtype
         return c._replace(
             t=jnp.full((m,), self.net.t0, dtype),
+            h=jnp.full((m,), self.net.solver_stepsize, dtype),
+            retook=jnp.zeros((m,), bool),
             y=self.model.init_state(m),
             ptr=jnp.zeros((m,), jnp.int32),
             log_t=jnp.full((self.capacity,), jnp.inf, dtype),
@@ -354,34 +483,33 @@ class _Layer:
         net, model, dtype = self.net, self.model, self.net.dtype
         m = len(self.pop)
         pos, slot = self.out_pos, self.out_slot
-        h = jnp.asarray(net.solver_stepsize, dtype)
         act = ~self.finished(c)
 
         rows = jnp.arange(m) if ev.times.shape[0] > 1 else jnp.zeros((m,), jnp.int32)
         idx = jnp.minimum(c.ptr, ev.times.shape[1] - 1)
         t_ev = jnp.where(c.ptr < ev.times.shape[1], ev.times[rows, idx], jnp.inf)
-        grid = net.t0 + (jnp.floor((c.t - net.t0) / h) + 1) * h
-        grid = jnp.where(grid <= c.t, grid + h, grid)
+        nxt = self.steps.next_time(c.t, c.h)
         obs_times = _obs_times(self.rec, dtype)
         pending = jnp.where(c.obs_done[slot], jnp.inf, obs_times[None])
         t_obs = jnp.full((m,), jnp.inf, dtype).at[pos].set(jnp.min(pending, axis=1, initial=jnp.inf))
         # `where`, not `minimum`: at a tie the derivative goes wholly to the arrival
         # time (a tied `minimum` would split it between the arrival and the grid point).
-        tau = jnp.minimum(jnp.minimum(grid, t_obs), self.t_end)
+        tau = jnp.minimum(jnp.minimum(nxt, t_obs), self.t_end)
         tau = jnp.where(t_ev <= tau, t_ev, tau)
         tau = jnp.where(act & (tau >= c.t), tau, c.t)  # a tie takes the arrival's derivative
         dt = tau - c.t
 
         st = _step(model, net.solver, c.t, dt, c.y)
+        ok, h = self.steps.control(*jax.lax.stop_gradient((st, c.y, dt, c.h)))
         crossed, hi = _bracket(jax.lax.stop_gradient(st))  # (no gradient: and sqrt(0) would NaN it)
-        crossed = crossed & act & (dt > 0)
-        t_x, y_x, found = _crossing(model, st, c.t, dt, c.y, hi, crossed)
-        crossed = crossed & found
-        t = jnp.where(crossed, t_x, tau)
-        y = _select(crossed, y_x, st.y1)
+        sought = crossed & act & ok & (dt > 0)
+        t_x, y_x, found = _crossing(model, st, c.t, dt, c.y, hi, sought)
+        crossed, ok, h, retook = self.steps.settle(sought, found, ok, h, c, dt, t_x)
+        t = jnp.where(crossed, t_x, jnp.where(ok, tau, c.t))
+        y = _select(crossed, y_x, _select(ok, st.y1, c.y))
 
         # The left limit at `tau` is observed before an arrival at `tau` lands.
-        reached = act & ~crossed
+        reached = act & ok & ~crossed
         hit = reached[pos, None] & ~c.obs_done[slot] & (obs_times[None] <= tau[pos, None])
         observed = model.observe(st.y1)[pos]  # padded to the network's widest model
         observed = jnp.pad(observed, ((0, 0), (0, c.observations.shape[-1] - observed.shape[-1])))
@@ -405,6 +533,8 @@ class _Layer:
             train_count = train_count.at[slot].add(spiked[pos].astype(jnp.int32))
         return _Carry(
             t=t,
+            h=h,
+            retook=retook,
             y=y,
             ptr=c.ptr + due.astype(jnp.int32),
             log_t=c.log_t.at[at].set(t, mode="drop"),
@@ -417,13 +547,14 @@ class _Layer:
             train_count=train_count,
         )
 
-    def run(self, events: _Events, c: _Carry, bound: int) -> _Carry:
-        """Iterate until every neuron of the layer is finished (at most `bound` times)."""
+    def run(self, events: _Events, c: _Carry, bound: tuple[int, int]) -> _Carry:
+        """Iterate until every neuron of the layer is finished (`bound`: at most so
+        many iterations, with so many checkpoints for reverse-mode AD)."""
         return eqxi.while_loop(
             lambda c: jnp.any(~self.finished(c)),
             lambda c: self.iteration(events, c),
-            self.init(c), max_steps=bound, kind="checkpointed",
-            checkpoints=min(bound, _MAX_CHECKPOINTS),
+            self.init(c), max_steps=bound[0], kind="checkpointed",
+            checkpoints=min(bound[1], _MAX_CHECKPOINTS),
         )
 
 
@@ -462,13 +593,13 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
     n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
     channels = net.neuron_model.observe(net.neuron_model.init_state(n)).shape[-1]
     c = _Carry(
-        t=None, y=None, ptr=None, log_t=None, log_j=None, count=None, first=None,
+        t=None, h=None, retook=None, y=None, ptr=None, log_t=None, log_j=None, count=None, first=None,
         observations=jnp.zeros((n_obs, len(outs), channels), dtype),
         obs_done=jnp.zeros((len(outs), n_obs), bool),
         trains=jnp.full((len(outs), rec.train_length), jnp.inf, dtype),
         train_count=jnp.zeros((len(outs),), jnp.int32),
     )
-    grid_steps = math.ceil((net.max_solver_time - net.t0) / net.solver_stepsize) + 1
+    steps = step_sizes(net)
     received, logs = [inputs], []
     first = jnp.full((n,), jnp.inf, dtype)
     out_clock = jnp.full((len(outs),), net.t0, dtype)  # where each output's simulation ended
@@ -476,8 +607,9 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
         feeds = [s for s in received if wmask[s.rows][:, members].any()]
         layer = _Layer(net, members, rec, t_end)
         events = _events(net, feeds, layer.pop)
-        bound = events.times.shape[1] + grid_steps + layer.capacity + n_obs + 2
-        c = _check_layer(layer, layer.run(events, c, bound), depth)
+        span = net.max_solver_time - net.t0
+        most, saved = steps.bound(span, events.times.shape[1] + layer.capacity + n_obs + 2)
+        c = _check_layer(layer, layer.run(events, c, (most, saved)), depth, most)
         first = first.at[layer.pop].set(jnp.where(layer.active, c.first, first[layer.pop]))
         out_clock = out_clock.at[layer.out_slot].set(c.t[layer.out_pos])
         received.append(_Spikes(c.log_t, jnp.maximum(c.log_j, 0), members))
@@ -508,7 +640,7 @@ def _events(net: EvNN, feeds: list[_Spikes], pop: np.ndarray) -> _Events:
     return _Events(jnp.take_along_axis(times, order, 1), jnp.take_along_axis(source, order, 1))
 
 
-def _check_layer(layer: _Layer, c: _Carry, depth: int) -> _Carry:
+def _check_layer(layer: _Layer, c: _Carry, depth: int, most: int) -> _Carry:
     c = eqx.error_if(
         c, c.count > layer.capacity,
         f"Layer {depth} ({len(layer.members)} neurons) emitted more than "
@@ -517,8 +649,10 @@ def _check_layer(layer: _Layer, c: _Carry, depth: int) -> _Carry:
     return eqx.error_if(
         c, jnp.any(~layer.finished(c)),
         f"Layer {depth} ran out of loop iterations before the end of the trial (input "
-        "spikes + solver steps + its own spikes exceed the bound set by `layer_capacity`). "
-        "Increase `layer_capacity`.",
+        f"spikes + solver steps + its own spikes exceed {most}, a bound set by "
+        "`layer_capacity` and `solver_stepsize`, plus "
+        f"{_ADAPTIVE_STEPS} with adaptive steps). Increase `layer_capacity`; with "
+        "adaptive steps, also loosen the tolerances or lower `solver_stepsize`.",
     )
 
 

@@ -72,7 +72,7 @@ def _fixed_step_segment(net: EvNN, y0, t0, t1):
 
     def step(s: _Step) -> _Step:
         t_next = jnp.minimum(s.t + dt, t1)
-        y1, _, state, bad = solver_step(solver, terms, s.t, t_next, s.y, s.solver_state)
+        y1, _, _, state, bad = solver_step(solver, terms, s.t, t_next, s.y, s.solver_state)
         return _Step(
             n=s.n + 1, t_prev=s.t, y_prev=s.y, t=t_next, y=y1, solver_state=state,
             crossed=_crossing(model, t_next, y1) > 0, failed=s.failed | bad,
@@ -112,7 +112,8 @@ def solver_init(solver, terms, t0, t1, y0):
 
 
 def solver_step(solver, terms, t0, t1, y0, state):
-    """One step `t0 -> t1`: `(y1, dense_info, state, failed)`.
+    """One step `t0 -> t1`: `(y1, y_error, dense_info, state, failed)` (`y_error` is
+    the embedded error estimate, `None` for a solver without one).
 
     Explicit Runge-Kutta solvers (Heun, Tsit5, Dopri5, ...) are stepped by
     `_erk_step`, with the stages unrolled: the same arithmetic as `solver.step`
@@ -126,10 +127,10 @@ def solver_step(solver, terms, t0, t1, y0, state):
     """
     tableau = _explicit_tableau(solver)
     if tableau is None:
-        y1, _, dense, state, result = solver.step(terms, t0, t1, y0, None, state, False)
-        return y1, dense, state, result != dfx.RESULTS.successful
-    y1, _, dense, f1 = _erk_step(tableau, terms, t0, t1, y0, None, state)
-    return y1, dense, f1, jnp.asarray(False)
+        y1, err, dense, state, result = solver.step(terms, t0, t1, y0, None, state, False)
+        return y1, err, dense, state, result != dfx.RESULTS.successful
+    y1, err, dense, f1 = _erk_step(tableau, terms, t0, t1, y0, None, state)
+    return y1, err, dense, f1, jnp.asarray(False)
 
 
 def _erk_step(tableau, terms, t0, t1, y0, args, f0):
@@ -207,7 +208,7 @@ def _locate(net: EvNN, terms, s: _Step):
     model, solver = net.neuron_model, net.solver
     # Recompute the last step for its dense output (cheaper than carrying it).
     state = solver_init(solver, terms, s.t_prev, s.t, s.y_prev)
-    _, dense, _, _ = solver_step(solver, terms, s.t_prev, s.t, s.y_prev, state)
+    _, _, dense, _, _ = solver_step(solver, terms, s.t_prev, s.t, s.y_prev, state)
     # A step of zero length cannot hold a crossing; widen it so the
     # interpolant stays finite in batch elements that did not cross.
     t_hi = jnp.where(s.t > s.t_prev, s.t, s.t_prev + 1)

@@ -8,6 +8,8 @@
 - the quintic Hermite interpolant reproducing a quintic exactly.
 """
 
+from types import SimpleNamespace
+
 import diffrax as dfx
 import jax
 import jax.numpy as jnp
@@ -15,18 +17,28 @@ import numpy as np
 import pytest
 
 import eventax as ex
-from eventax._layered import _interpolate, _Step, layers
+from eventax._layered import _RETAKE, _interpolate, _Step, layers, step_sizes
 
 
 def _net(engine, dtype=jnp.float64, h=0.25, model=ex.LIF, layers_=(6, 2), **kw):
+    """`h`: the layered engine's constant step, or a `PIDController` (first step 0.5);
+    the event loop always takes constant steps of 0.01."""
     params = dict(thresh=1.0, tsyn=5.0, tmem=10.0) if model is ex.LIF else {}
     params.update(kw)
-    solver = dfx.Tsit5()
-    step = h if engine == "layered" else 0.01
+    if engine != "layered":
+        h = 0.01
+    if isinstance(h, dfx.PIDController):
+        params.update(stepsize_controller=h)
+        h = 0.5
     return ex.FFEvNN(
-        list(layers_), 3, model, 30.0, key=jax.random.PRNGKey(1), solver=solver,
-        solver_stepsize=step, engine=engine, dtype=dtype, **params,
+        list(layers_), 3, model, 30.0, key=jax.random.PRNGKey(1), solver=dfx.Tsit5(),
+        solver_stepsize=h, engine=engine, dtype=dtype, **params,
     )
+
+
+# Adaptive steps tight enough that the layered solve's error is far below the event
+# loop's at constant step 0.01 (the truth these tests compare with).
+PID = dfx.PIDController(rtol=1e-10, atol=1e-10)
 
 
 X = np.array([[1.0], [3.5], [6.0]])
@@ -51,7 +63,7 @@ def test_quintic_interpolant_is_exact_for_quintics(x64):
     poly = np.polynomial.Polynomial(a)
     d1, d2 = poly.deriv(), poly.deriv(2)
     one = lambda v: jnp.array([v])  # noqa: E731
-    st = _Step(one(poly(1.0)), one(d1(0.0)), one(d1(1.0)), one(d2(0.0)), one(d2(1.0)), ())
+    st = _Step(one(poly(1.0)), one(d1(0.0)), one(d1(1.0)), one(d2(0.0)), one(d2(1.0)), (), None)
     for s in (0.0, 0.13, 0.5, 0.77, 1.0):
         got = _interpolate(one(poly(0.0)), st, jnp.array([s]))
         np.testing.assert_allclose(got, [poly(s)], rtol=0, atol=1e-14)
@@ -181,13 +193,13 @@ def eqx_set(net, path, value):
 
 
 # The step of the layered engine per model: the EIF and Izhikevich upswings are
-# stiff (exponential / quadratic blow-up in mV/ms), so a constant step must be short.
+# stiff (exponential / quadratic blow-up in mV/ms), so they take adaptive steps.
 @pytest.mark.parametrize(
     "model, h, kw",
     [
         (ex.QIF, 0.25, dict(tmem=5.0, tsyn=5.0, wmean=1.0, wlim=1.0)),
-        (ex.EIF, 0.01, dict(wmean=3.0, wlim=2.0)),
-        (ex.Izhikevich, 0.01, dict(wmean=40.0, wlim=20.0)),
+        (ex.EIF, PID, dict(wmean=3.0, wlim=2.0)),
+        (ex.Izhikevich, PID, dict(wmean=40.0, wlim=20.0)),
         (ex.ALIF, 0.25, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
         (ex.AMOS(ex.LIF), 0.25, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0)),
         (ex.Refractory(ex.LIF), 0.01, dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=4.0, wlim=2.0, t_refrac=1.0)),
@@ -207,6 +219,62 @@ def test_builtin_models_match_the_event_loop(x64, model, h, kw):
     # engines and is treated there to first order in the step, O(h) = 1e-3.
     atol = {"Izhikevich": 1e-4, "RefractoryLIF": 1e-3}.get(model.__name__, 1e-5)
     np.testing.assert_allclose(a.times, b.times, atol=atol)
+
+
+def test_adaptive_steps_gradient_matches_the_event_loop(x64):
+    """EIF with adaptive steps: spike times and d loss / d weights of the layered
+    engine against the event loop at constant step 0.01 (float64 both)."""
+    kw = dict(model=ex.EIF, wmean=3.0, wlim=2.0, layer_capacity=200, max_event_steps=3000)
+    fast, ref = _net("layered", h=PID, **kw), _net("loop", **kw)
+    x = jnp.asarray(X)
+
+    def grads(net):
+        return jax.jit(jax.grad(lambda m: _loss(eqx_set(net, "neuron_model", m), x)))(net.neuron_model).weights
+
+    np.testing.assert_allclose(fast.ttfs(x), ref.ttfs(x), atol=1e-6)
+    g, want = np.asarray(grads(fast)), np.asarray(grads(ref))
+    assert np.abs(want).max() > 0.1
+    # both are exact derivatives of solves within ~1e-7 of the true trajectory; their
+    # difference is of that order relative to the spike times' sensitivity
+    np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+def test_adaptive_steps_never_skip_a_spike(x64):
+    """A first step far too long (the EIF upswing overflows to its linear
+    continuation inside it) in float32: steps are rejected and retaken, and every
+    spike of the float64 truth is found, by the same neurons, in the same order."""
+    kw = dict(model=ex.EIF, wmean=3.0, wlim=2.0, layer_capacity=200, max_event_steps=3000)
+    ref = _net("loop", **kw)
+    fast = ex.FFEvNN(
+        [6, 2], 3, ex.EIF, 30.0, key=jax.random.PRNGKey(1), solver=dfx.Tsit5(),
+        solver_stepsize=10.0, stepsize_controller=dfx.PIDController(rtol=1e-5, atol=1e-5),
+        engine="layered", dtype=jnp.float32, wmean=3.0, wlim=2.0, layer_capacity=200,
+    )
+    fast = eqx_set(fast, "neuron_model.weights", jnp.asarray(ref.neuron_model.weights, jnp.float32))
+    a, b = fast.record(jnp.asarray(X, jnp.float32), 200), ref.record(jnp.asarray(X), 200)
+    n = int(b.n_spikes)
+    assert int(a.n_spikes) == n > 5
+    np.testing.assert_array_equal(a.neurons, b.neurons)
+    # rtol 1e-5 in float32 on this slowly rising net: spike times to a few 1e-3 (measured
+    # 2.7e-3 at most; 1e-2 at rtol 1e-4)
+    np.testing.assert_allclose(np.asarray(a.times[:n]), np.asarray(b.times[:n]), atol=1e-2)
+
+
+def test_adaptive_crossing_that_cannot_be_located_is_retaken_shorter(x64):
+    """Where the step's interpolant overflowed (root not found, or not finite), the
+    step is rejected and retaken a `factormin` shorter, never accepted past the
+    threshold; a crossing inside the step is retaken once, to end just past it."""
+    steps = step_sizes(_net("layered", h=PID))
+    c = SimpleNamespace(t=jnp.zeros(4), retook=jnp.array([False, False, False, True]))
+    dt, h = jnp.full(4, 2.0), jnp.full(4, 3.0)
+    sought = jnp.array([True, True, True, True])
+    found = jnp.array([False, True, True, True])
+    t_x = jnp.array([1.0, jnp.nan, 1.0, 1.0])
+    crossed, ok, h_next, retook = steps.settle(sought, found, jnp.ones(4, bool), h, c, dt, t_x)
+    np.testing.assert_array_equal(crossed, [False, False, False, True])
+    np.testing.assert_array_equal(ok, [False, False, False, True])
+    np.testing.assert_allclose(h_next[:3], [2.0 * steps.factormin] * 2 + [1.0 * _RETAKE])
+    np.testing.assert_array_equal(retook, [False, False, True, False])
 
 
 def test_multi_neuron_model_layers(x64):

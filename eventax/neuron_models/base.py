@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 from typing import Any, ClassVar
 
+import diffrax as dfx
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -69,9 +70,10 @@ class NeuronModel(eqx.Module):
 
     dtype: Any = eqx.field(static=True, default=jnp.float32, kw_only=True)
 
-    # `FFEvNN` keywords (`solver`, `solver_stepsize`, `engine`) that a network of this
-    # model uses where the user gives none: settings a work-precision study found to
-    # keep spike times within 1e-5 at the best speed. Empty: the network's own.
+    # `FFEvNN` keywords (`solver`, `solver_stepsize`, `stepsize_controller`, `engine`)
+    # that a network of this model uses where the user gives none: settings the
+    # work-precision study (experiments/work_precision.py) found to keep spike times
+    # within 1e-4 at the best speed. Empty: the network's own.
     network_defaults: ClassVar[dict[str, Any]] = {}
 
     def __call__(self, t, y, args=None):
@@ -229,3 +231,15 @@ def add_weighted_spike(y, weights, channel: int, from_idx, to_idx, valid_mask):
     jump of a current-based synapse, shared by the built-in models."""
     w = jnp.where(valid_mask, weights[from_idx, to_idx], 0.0)
     return y.at[to_idx, channel].add(w)
+
+
+# `network_defaults` of the nonlinear models (QIF, EIF, Izhikevich): their upswing
+# towards the spike needs short steps only near the spike, so the steps are adaptive
+# (`solver_stepsize` is the first one). yy-5-50-3, float32, against float64: median
+# first-spike error 4e-5 (QIF), 2e-5 (EIF), 2e-6 (Izhikevich).
+ADAPTIVE_NETWORK_DEFAULTS: dict[str, Any] = {
+    "solver": dfx.Tsit5(),
+    "solver_stepsize": 0.5,
+    "stepsize_controller": dfx.PIDController(rtol=1e-6, atol=1e-6),
+    "engine": "auto",
+}

@@ -12,7 +12,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 from ._params import check_wmask, parameter, trainable_set
 from ._params import init_bias as _init_bias
 from ._params import init_weights as _init_weights
-from .base import Constant, CurrentSynapses
+from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 from .learnable import with_trainable
 
 
@@ -56,6 +56,7 @@ class Izhikevich(CurrentSynapses):
     time_constants: ClassVar[tuple[str, ...]] = ("tau_syn", "a")
 
     input_channel: ClassVar[int] = 2
+    network_defaults: ClassVar[dict[str, Any]] = ADAPTIVE_NETWORK_DEFAULTS
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]

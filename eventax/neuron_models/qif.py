@@ -11,7 +11,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 from ._params import check_wmask, parameter, trainable_set
 from ._params import init_bias as _init_bias
 from ._params import init_weights as _init_weights
-from .base import Constant, CurrentSynapses
+from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 from .learnable import with_trainable
 
 
@@ -53,6 +53,7 @@ class QIF(CurrentSynapses):
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
 
     input_channel: ClassVar[int] = 1
+    network_defaults: ClassVar[dict[str, Any]] = ADAPTIVE_NETWORK_DEFAULTS
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
