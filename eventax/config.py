@@ -63,8 +63,11 @@ class ModelConfig:
     `mode`: `"event"` (exact spike times and gradients) or `"surrogate"` (the
     same network on a fixed grid `dt` with the `eventax.surrogates` class named
     by `surrogate` and its `surrogate_params`; `reset` and `detach_reset` as in
-    `FixedStepNN`). `max_solver_time`, `solver` (also the surrogate mode's
-    fixed-step scheme), `solver_stepsize` and `max_event_steps` as in `EvNN`.
+    `FixedStepNN`). `max_solver_time`, `solver`, `solver_stepsize`, `engine`,
+    `layer_capacity` and `max_event_steps` as in `EvNN`; `rtol` and `atol` give a `PIDController`. Solver
+    settings left out are the neuron model's `network_defaults` (feed-forward
+    networks), else `EvNN`'s; the surrogate mode's fixed-step scheme is `solver`,
+    else Euler.
     """
 
     neuron: str = "LIF"
@@ -81,8 +84,12 @@ class ModelConfig:
     reset: str = "immediate"
     detach_reset: bool = True
     max_solver_time: float = 30.0
-    solver: str = "Euler"
-    solver_stepsize: float = 0.01
+    solver: str = ""
+    solver_stepsize: float | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    engine: str = ""
+    layer_capacity: int | None = None
     max_event_steps: int = 1000
     dtype: str = "float32"
 
@@ -186,7 +193,8 @@ def dumps(cfg: Config) -> str:
     top = [f"name = {_toml_value(data.pop('name'))}"]
     for section, values in data.items():
         top.append(f"\n[{section}]")
-        top += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        # an optional key left unset (None) is written by leaving it out
+        top += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
     return "\n".join(top) + "\n"
 
 
@@ -244,12 +252,16 @@ def _coerce(hint, value, key, where):
         (item, _) = typing.get_args(hint)
         return tuple(_coerce(item, v, f"{key}[{i}]", where) for i, v in enumerate(value))
     if origin in (types.UnionType, typing.Union):
-        raise bad
+        # `X | None`: the key is optional (absent: None); a value given must be an X
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner, value, key, where)
     raise TypeError(f"unsupported config field type {hint!r} for `{key}`")
 
 
 def _describe(hint) -> str:
     origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_describe(a) for a in typing.get_args(hint) if a is not type(None))
     if origin is tuple:
         return f"a list of {_describe(typing.get_args(hint)[0])}"
     if hint is dict or origin is dict:

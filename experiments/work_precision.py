@@ -1,19 +1,25 @@
 """Work-precision on yy-5-50-3 (see shared/BENCHMARKS.md): first-spike error against a
 float64 reference, and fwd / fwd+bwd samples/s, for solver settings of both engines.
 
-The reference is the layered engine in float64 with Tsit5 at step 0.05; it is checked
-against the general event loop in float64 with Tsit5 at step 0.01 (both printed).
+`--model LIF` (the default) uses the saved LIF weights of `benchmark.py`; its reference
+is the layered engine in float64 with Tsit5 at step 0.05. `--model QIF|EIF|Izhikevich`
+uses the Yin-Yang configs' neuron parameters and weights drawn from their `wmean`/`wlim`
+(key 0, float64, the same for every row); the reference is the layered engine in
+float64 with Tsit5 and PIDController rtol = atol = 1e-10. Each reference is checked
+against the general event loop in float64 with Tsit5 at constant step 0.005 or 0.01
+(printed).
 Every setting runs on the same saved weights and inputs as `benchmark.py`, in one
 process, so the speed ratios between rows are from the same run. With `--jaxsnn`
 (tmem 10 only: its closed form needs tmem = 2 tsyn) the peer runs right after, in its
 own virtual environment (`experiments/bench_jaxsnn.py`), and its spike times are
 scored against the same reference.
 
-    python experiments/work_precision.py [--tmem 10] [--batch 256] [--repeats 3]
-        [--jaxsnn /work/jaxsnn-ref/bin/python]
+    python experiments/work_precision.py [--model LIF] [--tmem 10] [--batch 256]
+        [--repeats 3] [--jaxsnn /work/jaxsnn-ref/bin/python]
 
 Appends one JSON line per setting to `results/work_precision.jsonl` and draws
-`results/work_precision_tmem<T>.png` (error against fwd+bwd samples/s, log-log).
+`results/work_precision_<model>.png` (LIF: `_tmem<T>`; error against fwd+bwd
+samples/s, log-log).
 """
 
 from __future__ import annotations
@@ -42,8 +48,32 @@ SETTINGS = [
 ]
 
 
-def build(weights, tmem, engine, solver, step, dtype):
+# The nonlinear models: (parameters of configs/yinyang/<model>_ttfs.toml, extra keywords)
+NONLINEAR = {
+    "QIF": (dict(tsyn=2.5, tmem=5.0, wmean=1.5, wlim=3.0), {}),
+    "EIF": (dict(tsyn=2.5, tmem=5.0, vT=1.0, deltaT=0.2, wmean=3.0, wlim=6.0, bmean=0.3), {}),
+    # Izhikevich neurons burst: room for their spikes in both engines
+    "Izhikevich": (dict(a=0.02, b=0.2, c=-65.0, d=4.0, v_thresh=30.0, tau_syn=5.0, wmean=15.0, wlim=20.0),
+                   dict(layer_capacity=1000, max_event_steps=4000)),
+}
+NONLINEAR_SETTINGS = [
+    ("library defaults (Tsit5, PID 1e-6, auto)", None, None, None),
+    ("previous defaults: loop Euler 0.01", "loop", "Euler", 0.01),
+    ("loop Tsit5 PID rtol 1e-5", "loop", "Tsit5", "pid1e-5"),
+    ("loop Tsit5 PID rtol 1e-6", "loop", "Tsit5", "pid1e-6"),
+    ("layered Tsit5 PID rtol 1e-6", "layered", "Tsit5", "pid1e-6"),
+    ("layered Tsit5 0.25", "layered", "Tsit5", 0.25),
+]
+
+
+def build(weights, tmem, engine, solver, step, dtype, model="LIF"):
+    """The yy-5-50-3 network of `model` with `weights` (`None`: drawn from the model's
+    `wmean`/`wlim`); `solver=None`: the library defaults; `step="pid<rtol>"`: Tsit5 with
+    a PIDController (first step 0.5)."""
     import diffrax as dfx
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
 
     import eventax as ex
 
@@ -52,11 +82,29 @@ def build(weights, tmem, engine, solver, step, dtype):
         kw = dict(solver=getattr(dfx, solver)(), engine=engine, solver_stepsize=step)
         if isinstance(step, str):  # "pid<rtol>"
             rtol = float(step[3:])
-            kw.update(solver_stepsize=0.1, stepsize_controller=dfx.PIDController(rtol=rtol, atol=rtol))
-    return ex.FFEvNN(
-        [50, 3], 5, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=tmem, vreset=0.0,
-        init_weights=weights, init_bias=0.0, dtype=dtype, **kw,
-    )
+            kw.update(solver_stepsize=0.5, stepsize_controller=dfx.PIDController(rtol=rtol, atol=rtol))
+    if model == "LIF":
+        return ex.FFEvNN(
+            [50, 3], 5, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=tmem, vreset=0.0,
+            init_weights=weights, init_bias=0.0, dtype=dtype, **kw,
+        )
+    params, extra = NONLINEAR[model]
+    net = ex.FFEvNN([50, 3], 5, getattr(ex, model), 30.0, key=jax.random.PRNGKey(0), dtype=dtype,
+                    **params, **extra, **kw)
+    return eqx.tree_at(lambda n: n.neuron_model.weights, net, jnp.asarray(weights, dtype))
+
+
+def model_weights(model):
+    """The weights every row of a nonlinear model's study uses (drawn in float64)."""
+    import jax
+    import jax.numpy as jnp
+
+    import eventax as ex
+
+    params, _ = NONLINEAR[model]
+    net = ex.FFEvNN([50, 3], 5, getattr(ex, model), 30.0, key=jax.random.PRNGKey(0),
+                    dtype=jnp.float64, **params)
+    return np.asarray(net.neuron_model.weights)
 
 
 def errors(t, ref):
@@ -75,7 +123,8 @@ def timed(fn, args, repeats, batch):
 
 def main(argv=None):
     p = argparse.ArgumentParser()
-    p.add_argument("--tmem", type=float, default=10.0)
+    p.add_argument("--model", default="LIF", choices=["LIF", *NONLINEAR])
+    p.add_argument("--tmem", type=float, default=10.0, help="LIF only")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--jaxsnn", default=None, help="python of jaxsnn's venv (tmem 10 only)")
@@ -87,11 +136,16 @@ def main(argv=None):
     import optax
 
     jax.config.update("jax_enable_x64", True)
-    weights, _ = bench.load_or_write_weights(50)
+    lif = args.model == "LIF"
+    weights = bench.load_or_write_weights(50)[0] if lif else model_weights(args.model)
     x, labels = bench.make_inputs(args.batch)
-    ref_net = build(weights, args.tmem, "layered", "Tsit5", 0.05, jnp.float64)
+
+    def net(engine, solver, step, dtype):
+        return build(weights, args.tmem, engine, solver, step, dtype, args.model)
+
+    ref_net = net("layered", "Tsit5", 0.05 if lif else "pid1e-10", jnp.float64)
     ref = np.asarray(jax.jit(jax.vmap(ref_net.ttfs))(jnp.asarray(x, jnp.float64)))
-    check_net = build(weights, args.tmem, "loop", "Tsit5", 0.01, jnp.float64)
+    check_net = net("loop", "Tsit5", 0.01 if lif else 0.005, jnp.float64)
     check = np.asarray(jax.jit(jax.vmap(check_net.ttfs))(jnp.asarray(x[:64], jnp.float64)))
     print(f"reference vs event loop (float64, 64 samples): median/max/flips {errors(check, ref[:64])}")
 
@@ -106,19 +160,20 @@ def main(argv=None):
     print("| setting | median err | max err | flips | fwd /s | fwd+bwd /s | compile fwd+bwd s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     rows = []
-    for label, engine, solver, step in SETTINGS:
-        net = build(weights, args.tmem, engine, solver, step, jnp.float32)
-        fwd = jax.jit(jax.vmap(net.ttfs))
+    for label, engine, solver, step in SETTINGS if lif else NONLINEAR_SETTINGS:
+        network = net(engine, solver, step, jnp.float32)
+        fwd = jax.jit(jax.vmap(network.ttfs))
         med, mx, flips = errors(np.asarray(fwd(xb)), ref)
         sf, _ = timed(fwd, (xb,), args.repeats, args.batch)
-        sb, cb = timed(eqx.filter_jit(eqx.filter_value_and_grad(loss)), (net, xb, yb), args.repeats, args.batch)
-        row = dict(setting=label, tmem=args.tmem, batch=args.batch, median_error=med, max_error=mx,
+        sb, cb = timed(eqx.filter_jit(eqx.filter_value_and_grad(loss)), (network, xb, yb), args.repeats, args.batch)
+        row = dict(setting=label, model=args.model, tmem=args.tmem if lif else None, batch=args.batch, median_error=med, max_error=mx,
                    flips=flips, fwd_per_s=sf, fwdbwd_per_s=sb, compile_fwdbwd_s=cb,
                    date=time.strftime("%Y-%m-%d"))
         _emit(out, row, rows)
-    if args.jaxsnn and args.tmem == 10.0:
+    if args.jaxsnn and lif and args.tmem == 10.0:
         _emit(out, _jaxsnn(args, ref), rows)
-    _plot(rows, out.parent / f"work_precision_tmem{args.tmem:g}.png")
+    name = f"tmem{args.tmem:g}" if lif else args.model
+    _plot(rows, out.parent / f"work_precision_{name}.png")
 
 
 def _emit(out, row, rows):
@@ -140,7 +195,7 @@ def _jaxsnn(args, ref):
     )
     d = json.loads(path.read_text())
     med, mx, flips = errors(np.asarray(d["ttfs"], float), ref)
-    return dict(setting="jaxsnn 0.3.0 (closed form, EventProp)", tmem=args.tmem, batch=args.batch,
+    return dict(setting="jaxsnn 0.3.0 (closed form, EventProp)", model="LIF", tmem=args.tmem, batch=args.batch,
                 median_error=med, max_error=mx, flips=flips, fwd_per_s=d["forward"]["samples_per_s"],
                 fwdbwd_per_s=d["fwdbwd"]["samples_per_s"], compile_fwdbwd_s=d["fwdbwd"]["compile_s"],
                 date=time.strftime("%Y-%m-%d"))
@@ -159,9 +214,10 @@ def _plot(rows, path):
                    s=120 if peer else 40)
         ax.annotate(r["setting"], (r["fwdbwd_per_s"], max(r["median_error"], 1e-9)), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
+    what = f"LIF, tmem {rows[0]['tmem']:g}" if rows[0].get("tmem") else rows[0]["model"]
     ax.set(xscale="log", yscale="log", xlabel="fwd+bwd samples/s (batch 256, 2-core CPU)",
            ylabel="median |first-spike time - float64 ref|",
-           title=f"yy-5-50-3 LIF, tmem {rows[0]['tmem']:g}: work-precision")
+           title=f"yy-5-50-3 {what}: work-precision")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -59,6 +59,8 @@ def test_missing_file_and_bad_toml(tmp_path):
 
 def test_dumps_round_trips():
     cfg = from_dict({"name": "r", "loss": {"kind": "max", "regularisers": [{"upper": float("inf"), "strength": 1.0}]}})
+    assert from_dict(tomllib.loads(dumps(cfg))) == cfg  # optional keys unset (None) included
+    cfg = from_dict({"name": "r", "model": {"rtol": 1e-5, "atol": 1e-7, "solver_stepsize": 0.5}})
     assert from_dict(tomllib.loads(dumps(cfg))) == cfg
 
 

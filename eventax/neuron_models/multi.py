@@ -144,6 +144,16 @@ class MultiNeuronModel(NeuronModel):
 
 
 def agreed_defaults(models) -> dict[str, Any]:
-    """`network_defaults` shared by every model (classes or instances), else `{}`."""
-    found = [m.network_defaults for m in models]
-    return found[0] if found and all(d == found[0] for d in found) else {}
+    """`network_defaults` shared by every model (classes or instances); where they
+    differ only in that some take adaptive steps with the same solver, those adaptive
+    settings (they keep every model's spike times accurate); else `{}`."""
+    found = [dict(m.network_defaults) for m in models]
+    if not found or not all(found):
+        return {}
+    if all(d == found[0] for d in found):
+        return found[0]
+    adaptive = [d for d in found if "stepsize_controller" in d]
+    same_solver = all(d.get("solver") == found[0].get("solver") for d in found)
+    if adaptive and same_solver and all(d == adaptive[0] for d in adaptive):
+        return adaptive[0]
+    return {}

@@ -110,11 +110,35 @@ def build_network(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN | Fix
         )
     try:
         return FixedStepNN(
-            net, cfg.dt, surrogate=surrogate(**cfg.surrogate_params), solver=net.solver,
+            net, cfg.dt, surrogate=surrogate(**cfg.surrogate_params),
+            solver=net.solver if cfg.solver else dfx.Euler(),
             reset=cfg.reset, detach_reset=cfg.detach_reset,
         )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"`model` (surrogate mode): {e}") from e
+
+
+def _solver_settings(cfg: ModelConfig) -> dict:
+    """The `EvNN` solver keywords the config sets (the others: the model's defaults)."""
+    out = {}
+    if cfg.solver:
+        solver = getattr(dfx, cfg.solver, None)
+        if not (inspect.isclass(solver) and issubclass(solver, dfx.AbstractSolver)):
+            raise ConfigError(
+                f"`model.solver` must name a Diffrax solver (e.g. 'Euler', 'Tsit5'); got {cfg.solver!r}."
+            )
+        out["solver"] = solver()
+    if cfg.solver_stepsize is not None:
+        out["solver_stepsize"] = cfg.solver_stepsize
+    if (cfg.rtol is None) != (cfg.atol is None):
+        raise ConfigError("`model.rtol` and `model.atol` go together (a PIDController); give both.")
+    if cfg.rtol is not None:
+        out["stepsize_controller"] = dfx.PIDController(rtol=cfg.rtol, atol=cfg.atol)
+    if cfg.engine:
+        out["engine"] = cfg.engine
+    if cfg.layer_capacity is not None:
+        out["layer_capacity"] = cfg.layer_capacity
+    return out
 
 
 def _build_evnn(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN:
@@ -124,14 +148,11 @@ def _build_evnn(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN:
     dtype = {"float32": jnp.float32, "float64": jnp.float64}.get(cfg.dtype)
     if dtype is None:
         raise ConfigError(f"`model.dtype` must be 'float32' or 'float64'; got {cfg.dtype!r}.")
-    solver = getattr(dfx, cfg.solver, None)
-    if not (inspect.isclass(solver) and issubclass(solver, dfx.AbstractSolver)):
-        raise ConfigError(f"`model.solver` must name a Diffrax solver (e.g. 'Euler', 'Tsit5'); got {cfg.solver!r}.")
     hidden_cls = neuron_class(cfg.neuron)
     out_cls = neuron_class(cfg.output_neuron, "model.output_neuron") if cfg.output_neuron else hidden_cls
     common = dict(
-        max_solver_time=cfg.max_solver_time, key=key, solver=solver(), dtype=dtype,
-        solver_stepsize=cfg.solver_stepsize, max_event_steps=cfg.max_event_steps,
+        max_solver_time=cfg.max_solver_time, key=key, dtype=dtype,
+        max_event_steps=cfg.max_event_steps, **_solver_settings(cfg),
     )
     same = out_cls is hidden_cls and cfg.output_params == cfg.params
     layers = list(hidden) + [n_out]

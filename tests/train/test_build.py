@@ -65,3 +65,27 @@ def test_mode_switch_builds_the_same_network_in_the_surrogate_mode(tmp_path):
                        ({"mode": "surrogate", "dt": -1.0}, "dt")]:
         with pytest.raises(ConfigError, match=match):
             build_network(from_dict({"model": dict(base["model"], **bad)}).model, 5, 3, jax.random.PRNGKey(0))
+
+
+def test_solver_settings_left_out_are_the_models_defaults():
+    """A config without solver keys gets the model's `network_defaults` (mixed EIF/LI:
+    the adaptive bundle); given keys replace the whole bundle; `rtol` needs `atol`."""
+    import diffrax as dfx
+
+    def net(**model):
+        return build_network(from_dict({"model": dict(hidden=[4], **model)}).model, 5, 3, jax.random.PRNGKey(0))
+
+    lif = net(neuron="LIF")
+    assert isinstance(lif.solver, dfx.Tsit5) and lif.solver_stepsize == 1.0 and lif.engine == "auto"
+    mixed = net(neuron="EIF", output_neuron="LI")
+    assert mixed.stepsize_controller == dfx.PIDController(rtol=1e-6, atol=1e-6)
+    assert isinstance(mixed.solver, dfx.Tsit5) and mixed.engine == "auto"
+    given = net(neuron="EIF", solver="Dopri5", rtol=1e-4, atol=1e-7, solver_stepsize=0.2, engine="loop")
+    assert isinstance(given.solver, dfx.Dopri5) and given.solver_stepsize == 0.2 and given.engine == "loop"
+    assert given.stepsize_controller == dfx.PIDController(rtol=1e-4, atol=1e-7)
+    euler = net(neuron="EIF", solver="Euler")
+    assert isinstance(euler.stepsize_controller, dfx.ConstantStepSize) and euler.solver_stepsize == 0.01
+    with pytest.raises(ConfigError, match="model.rtol"):
+        net(neuron="LIF", rtol=1e-5)
+    with pytest.raises(ConfigError, match="model.solver_stepsize.*a number"):
+        from_dict({"model": {"solver_stepsize": "big"}})
