@@ -9,9 +9,11 @@ neuron's spike costs only that neuron's loop iteration.
 
 One iteration of a neuron at clock `t`:
 
-1. step the ODE from `t` to `tau = min(next arrival, next grid point, next
-   observation, end)` with one step of the solver (the grid `t0 + k h`, with
-   `h = solver_stepsize`, bounds the step length);
+1. step the ODE from `t` to `tau = min(next arrival, step end, next
+   observation, end)` with one step of the solver. With constant steps the step
+   end is the next grid point `t0 + k h` (`h = solver_stepsize`); with a
+   `PIDController` it is `t` plus the neuron's own proposed step, and a step whose
+   error estimate exceeds the tolerance is rejected and retried shorter (`_Adaptive`);
 2. if the spike condition crosses zero in `[t, tau]`, stop there: the crossing
    is the root of the condition along the quintic Hermite interpolant of the
    step (values, slopes and curvatures at both ends), found by a safeguarded
@@ -344,6 +346,26 @@ class _Adaptive(NamedTuple):
     def next_time(self, t, h_prop):
         return t + h_prop
 
+    def control(self, st: _Step, y0, dt, h_prop):
+        """`(accepted, next proposed step)` per neuron."""
+
+        def sums(err, a, b):
+            scale = self.atol + self.rtol * jnp.maximum(jnp.abs(a), jnp.abs(b))
+            sq = (err / scale).reshape(err.shape[0], -1) ** 2
+            return jnp.sum(sq, axis=1), sq.shape[1]
+
+        parts = jax.tree_util.tree_leaves(
+            jax.tree_util.tree_map(sums, st.error, y0, st.y1), is_leaf=lambda x: isinstance(x, tuple)
+        )
+        ratio = jnp.sqrt(sum(p[0] for p in parts) / sum(p[1] for p in parts))
+        ratio = jnp.where(jnp.isnan(ratio), jnp.inf, ratio)
+        accepted = (ratio <= 1) | (dt <= self.dtmin)
+        factor = jnp.where(ratio > 0, self.safety * ratio ** -self.exponent, self.factormax)
+        grown = jnp.clip(dt * factor, dt * self.factormin, jnp.maximum(h_prop, dt * self.factormax))
+        shrunk = dt * jnp.clip(factor, self.factormin, 1.0)
+        h = jnp.clip(jnp.where(accepted, grown, shrunk), self.dtmin, self.dtmax)
+        return accepted, jnp.where(dt > 0, h, h_prop)
+
     def settle(self, sought, found, ok, h, c, dt, t_x):
         """`(crossed, accepted, next proposed step, retook)` once the crossing was sought.
 
@@ -366,26 +388,6 @@ class _Adaptive(NamedTuple):
         `_ADAPTIVE_STEPS` iterations more than that."""
         n = math.ceil(span / self.h0) + 1 + 2 * events
         return n + _ADAPTIVE_STEPS, n
-
-    def control(self, st: _Step, y0, dt, h_prop):
-        """`(accepted, next proposed step)` per neuron."""
-
-        def sums(err, a, b):
-            scale = self.atol + self.rtol * jnp.maximum(jnp.abs(a), jnp.abs(b))
-            sq = (err / scale).reshape(err.shape[0], -1) ** 2
-            return jnp.sum(sq, axis=1), sq.shape[1]
-
-        parts = jax.tree_util.tree_leaves(
-            jax.tree_util.tree_map(sums, st.error, y0, st.y1), is_leaf=lambda x: isinstance(x, tuple)
-        )
-        ratio = jnp.sqrt(sum(p[0] for p in parts) / sum(p[1] for p in parts))
-        ratio = jnp.where(jnp.isnan(ratio), jnp.inf, ratio)
-        accepted = (ratio <= 1) | (dt <= self.dtmin)
-        factor = jnp.where(ratio > 0, self.safety * ratio ** -self.exponent, self.factormax)
-        grown = jnp.clip(dt * factor, dt * self.factormin, jnp.maximum(h_prop, dt * self.factormax))
-        shrunk = dt * jnp.clip(factor, self.factormin, 1.0)
-        h = jnp.clip(jnp.where(accepted, grown, shrunk), self.dtmin, self.dtmax)
-        return accepted, jnp.where(dt > 0, h, h_prop)
 
 
 def step_sizes(net: EvNN) -> _Grid | _Adaptive | None:

@@ -296,3 +296,19 @@ def test_layer_capacity_overflow_is_an_error():
     net = _net("layered", dtype=jnp.float32, layer_capacity=3, **STRONG)
     with pytest.raises(Exception, match="layer_capacity=3"):
         jax.block_until_ready(net.record(jnp.asarray(X, jnp.float32), 50))
+
+
+def test_auto_engine_choice():
+    """`engine="auto"`: layered where it can run, except for runs that stop at the
+    outputs' first spikes with adaptive steps (the event loop stops the whole network
+    there); observations after the first spikes keep it layered."""
+    from eventax._simulate import Recorders
+
+    eif, lif = ex.FFEvNN([4, 2], 3, ex.EIF, 30.0), ex.FFEvNN([4, 2], 3, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=10.0)
+    assert eif.engine == lif.engine == "auto" and eif.layered and lif.layered
+    first = Recorders(stop_at_first_output=True)
+    observed = Recorders(stop_at_first_output=True, obs_times=jnp.array([10.0, 20.0]))
+    assert not eif._takes_layered(first) and eif._takes_layered(observed) and eif._takes_layered(Recorders())
+    assert lif._takes_layered(first)
+    recurrent = ex.EvNN(ex.LIF, 3, 10.0, 1, thresh=1.0, tsyn=5.0, tmem=10.0, engine="auto")
+    assert not recurrent.layered and not recurrent._takes_layered(Recorders())
