@@ -348,16 +348,12 @@ class _Adaptive(NamedTuple):
 
     def control(self, st: _Step, y0, dt, h_prop):
         """`(accepted, next proposed step)` per neuron."""
-
-        def sums(err, a, b):
-            scale = self.atol + self.rtol * jnp.maximum(jnp.abs(a), jnp.abs(b))
-            sq = (err / scale).reshape(err.shape[0], -1) ** 2
-            return jnp.sum(sq, axis=1), sq.shape[1]
-
-        parts = jax.tree_util.tree_leaves(
-            jax.tree_util.tree_map(sums, st.error, y0, st.y1), is_leaf=lambda x: isinstance(x, tuple)
-        )
-        ratio = jnp.sqrt(sum(p[0] for p in parts) / sum(p[1] for p in parts))
+        leaves = (jax.tree_util.tree_leaves(tree) for tree in (st.error, y0, st.y1))
+        scaled = [
+            ((e / (self.atol + self.rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)))) ** 2).reshape(e.shape[0], -1)
+            for e, a, b in zip(*leaves)
+        ]
+        ratio = jnp.sqrt(sum(q.sum(axis=1) for q in scaled) / sum(q.shape[1] for q in scaled))
         ratio = jnp.where(jnp.isnan(ratio), jnp.inf, ratio)
         accepted = (ratio <= 1) | (dt <= self.dtmin)
         factor = jnp.where(ratio > 0, self.safety * ratio ** -self.exponent, self.factormax)
@@ -444,7 +440,7 @@ class _Layer:
     """One layer's loop over the population `pop` (the layer's neurons, or every
     neuron with the others idle when the model cannot be restricted to a layer)."""
 
-    def __init__(self, net: EvNN, members: np.ndarray, rec: Recorders, t_end):
+    def __init__(self, net: EvNN, members: np.ndarray, rec: Recorders, t_end, steps: _Grid | _Adaptive):
         n = net.n_neurons
         model = net.neuron_model.subset(members, n, n + net.in_size)
         self.pop = np.arange(n) if model is None else np.asarray(members)
@@ -456,7 +452,7 @@ class _Layer:
         self.out_pos = np.flatnonzero(np.isin(self.pop, outs) & self.active)  # in pop
         self.out_slot = np.searchsorted(outs, self.pop[self.out_pos])  # in the outputs
         self.wmask = np.asarray(net.wmask.value)[:, self.pop]
-        self.steps = step_sizes(net)
+        self.steps = steps
 
     def init(self, c: _Carry) -> _Carry:
         """Fresh clocks, states and log for this layer; the output records carry over."""
@@ -607,7 +603,7 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
     out_clock = jnp.full((len(outs),), net.t0, dtype)  # where each output's simulation ended
     for depth, members in enumerate(layers(wmask, n)):
         feeds = [s for s in received if wmask[s.rows][:, members].any()]
-        layer = _Layer(net, members, rec, t_end)
+        layer = _Layer(net, members, rec, t_end, steps)
         events = _events(net, feeds, layer.pop)
         span = net.max_solver_time - net.t0
         most, saved = steps.bound(span, events.times.shape[1] + layer.capacity + n_obs + 2)
