@@ -61,6 +61,8 @@ _ADAPTIVE_STEPS = 4096
 # Checkpoints of a layer's loop under reverse-mode AD: every iteration up to this
 # many (no recomputation), then Equinox's recursive checkpointing.
 _MAX_CHECKPOINTS = 1024
+# Checkpoints of the rarely reached rest of a layer's loop (see `_Layer.run`).
+_CONTINUATION_CHECKPOINTS = 16
 
 
 class Result(NamedTuple):
@@ -319,9 +321,10 @@ class _Grid(NamedTuple):
         """`(crossed, accepted, next proposed step, retook)` once the crossing was sought."""
         return sought & found, ok, h, c.retook
 
-    def bound(self, span: float, events: int) -> tuple[int, int]:
-        """`(most loop iterations, checkpoints)` for `events` arrivals and spikes over `span`."""
-        n = math.ceil(span / self.h) + 1 + events
+    def bound(self, span: float, events: int, typical: int) -> tuple[int, int]:
+        """`(most loop iterations, iterations saved)` for at most `events` arrivals and
+        spikes over `span`."""
+        n = math.ceil(span / self.h) + 1 + events  # (exact: every iteration is saved)
         return n, n
 
 
@@ -353,7 +356,7 @@ class _Adaptive(NamedTuple):
             ((e / (self.atol + self.rtol * jnp.maximum(jnp.abs(a), jnp.abs(b)))) ** 2).reshape(e.shape[0], -1)
             for e, a, b in zip(*leaves)
         ]
-        ratio = jnp.sqrt(sum(q.sum(axis=1) for q in scaled) / sum(q.shape[1] for q in scaled))
+        ratio = jnp.sqrt(sum(_row_sum(q) for q in scaled) / sum(q.shape[1] for q in scaled))
         ratio = jnp.where(jnp.isnan(ratio), jnp.inf, ratio)
         accepted = (ratio <= 1) | (dt <= self.dtmin)
         factor = jnp.where(ratio > 0, self.safety * ratio ** -self.exponent, self.factormax)
@@ -378,12 +381,12 @@ class _Adaptive(NamedTuple):
         h = jnp.where(failed, dt * self.factormin, jnp.where(retake, length, h))
         return crossed & ~retake, ok & ~(failed | retake), h, retake
 
-    def bound(self, span: float, events: int) -> tuple[int, int]:
-        """`(most loop iterations, checkpoints)`: checkpoints for the steps of the first
-        step size over `span` and two iterations per arrival or spike; at most
-        `_ADAPTIVE_STEPS` iterations more than that."""
-        n = math.ceil(span / self.h0) + 1 + 2 * events
-        return n + _ADAPTIVE_STEPS, n
+    def bound(self, span: float, events: int, typical: int) -> tuple[int, int]:
+        """`(most loop iterations, iterations saved)`: the steps of the first step size
+        over `span` and two iterations per arrival or spike (at most `events`, `typical`
+        of them in a usual trial), plus `_ADAPTIVE_STEPS` at most."""
+        n = math.ceil(span / self.h0) + 1
+        return n + 2 * events + _ADAPTIVE_STEPS, n + 2 * typical
 
 
 def step_sizes(net: EvNN) -> _Grid | _Adaptive | None:
@@ -546,14 +549,28 @@ class _Layer:
         )
 
     def run(self, events: _Events, c: _Carry, bound: tuple[int, int]) -> _Carry:
-        """Iterate until every neuron of the layer is finished (`bound`: at most so
-        many iterations, with so many checkpoints for reverse-mode AD)."""
-        return eqxi.while_loop(
-            lambda c: jnp.any(~self.finished(c)),
-            lambda c: self.iteration(events, c),
-            self.init(c), max_steps=bound[0], kind="checkpointed",
-            checkpoints=min(bound[1], _MAX_CHECKPOINTS),
-        )
+        """Iterate until every neuron of the layer is finished: at most `bound[0]`
+        iterations, the first `bound[1]` of them each saved for reverse-mode AD.
+
+        The loop runs in two parts. The first stores every iteration (no recomputation
+        in the backward pass; Equinox's loop is fastest when its checkpoints equal its
+        steps). The rest, which a trial rarely reaches, continues with Equinox's
+        recursive checkpointing in a few checkpoints, so that its memory, and its cost
+        when unused, stay small.
+        """
+        def loop(c, most, saved):
+            return eqxi.while_loop(
+                lambda c: jnp.any(~self.finished(c)),
+                lambda c: self.iteration(events, c),
+                c, max_steps=most, kind="checkpointed", checkpoints=saved,
+            )
+
+        most, saved = bound
+        saved = min(saved, most, _MAX_CHECKPOINTS)
+        c = loop(self.init(c), saved, saved)
+        if most > saved:
+            c = loop(c, most - saved, min(most - saved, _CONTINUATION_CHECKPOINTS))
+        return c
 
 
 def _select(pred, a, b):
@@ -606,7 +623,9 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
         layer = _Layer(net, members, rec, t_end, steps)
         events = _events(net, feeds, layer.pop)
         span = net.max_solver_time - net.t0
-        most, saved = steps.bound(span, events.times.shape[1] + layer.capacity + n_obs + 2)
+        # a usual trial: one arrival per source row, one spike per neuron
+        typical = sum(len(f.rows) for f in feeds) + len(members) + n_obs + 2
+        most, saved = steps.bound(span, events.times.shape[1] + layer.capacity + n_obs + 2, typical)
         c = _check_layer(layer, layer.run(events, c, (most, saved)), depth, most)
         first = first.at[layer.pop].set(jnp.where(layer.active, c.first, first[layer.pop]))
         out_clock = out_clock.at[layer.out_slot].set(c.t[layer.out_pos])
@@ -663,3 +682,9 @@ def _result(rec: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Result:
     log_times = jnp.full((rec.log_length,), jnp.inf, times.dtype).at[: order.shape[0]].set(times[order])
     log_neurons = jnp.full((rec.log_length,), -1, jnp.int32).at[: order.shape[0]].set(neurons[order])
     return Result(t_stop, first, c.observations, c.trains, log_times, log_neurons, count)
+
+
+def _row_sum(q):
+    """`q.sum(axis=1)` as elementwise additions of its columns (XLA's CPU reduction
+    of a narrow trailing axis inside the layer loop costs more than the whole step)."""
+    return sum(q[:, k] for k in range(q.shape[1])) if q.shape[1] <= 16 else q.sum(axis=1)

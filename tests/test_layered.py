@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import eventax as ex
+from eventax import _layered as layered
 from eventax._layered import _RETAKE, _interpolate, _Step, layers, step_sizes
 
 
@@ -239,6 +240,26 @@ def test_adaptive_steps_gradient_matches_the_event_loop(x64):
     # both are exact derivatives of solves within ~1e-7 of the true trajectory; their
     # difference is of that order relative to the spike times' sensitivity
     np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+
+
+def test_loop_continuation_gives_the_same_values_and_gradients(x64, monkeypatch):
+    """A layer's loop saves its first iterations for the backward pass and continues
+    with recursive checkpointing: with only 3 iterations saved (most of the trial in
+    the continuation) loss and gradient are those of the default split, to rounding."""
+    kw = dict(model=ex.EIF, wmean=3.0, wlim=2.0, layer_capacity=200)
+    net, x = _net("layered", h=PID, **kw), jnp.asarray(X)
+
+    def value_and_grads():
+        fn = jax.jit(jax.value_and_grad(lambda m: _loss(eqx_set(net, "neuron_model", m), x)))
+        value, g = fn(net.neuron_model)
+        return float(value), np.asarray(g.weights)
+
+    v, g = value_and_grads()
+    monkeypatch.setattr(layered, "_MAX_CHECKPOINTS", 3)
+    v3, g3 = value_and_grads()
+    assert np.abs(g).max() > 0.1
+    assert abs(v3 - v) <= 1e-12
+    np.testing.assert_allclose(g3, g, rtol=1e-10, atol=1e-12)
 
 
 def test_adaptive_steps_never_skip_a_spike(x64):
