@@ -61,6 +61,8 @@ _ADAPTIVE_STEPS = 4096
 # Checkpoints of a layer's loop under reverse-mode AD: every iteration up to this
 # many (no recomputation), then Equinox's recursive checkpointing.
 _MAX_CHECKPOINTS = 1024
+# Spikes per neuron in a usual trial (sizes the saved part of a layer's loop).
+_USUAL_SPIKES = 4
 # Checkpoints of the rarely reached rest of a layer's loop (see `_Layer.run`).
 _CONTINUATION_CHECKPOINTS = 16
 
@@ -323,9 +325,9 @@ class _Grid(NamedTuple):
 
     def bound(self, span: float, events: int, typical: int) -> tuple[int, int]:
         """`(most loop iterations, iterations saved)` for at most `events` arrivals and
-        spikes over `span`."""
-        n = math.ceil(span / self.h) + 1 + events  # (exact: every iteration is saved)
-        return n, n
+        spikes over `span`, `typical` of them in a usual trial."""
+        n = math.ceil(span / self.h) + 1
+        return n + events, n + typical
 
 
 class _Adaptive(NamedTuple):
@@ -623,8 +625,8 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> R
         layer = _Layer(net, members, rec, t_end, steps)
         events = _events(net, feeds, layer.pop)
         span = net.max_solver_time - net.t0
-        # a usual trial: one arrival per source row, one spike per neuron
-        typical = sum(len(f.rows) for f in feeds) + len(members) + n_obs + 2
+        # a usual trial: one arrival per source row, a few spikes per neuron
+        typical = sum(len(f.rows) for f in feeds) + _USUAL_SPIKES + n_obs + 2
         most, saved = steps.bound(span, events.times.shape[1] + layer.capacity + n_obs + 2, typical)
         c = _check_layer(layer, layer.run(events, c, (most, saved)), depth, most)
         first = first.at[layer.pop].set(jnp.where(layer.active, c.first, first[layer.pop]))
