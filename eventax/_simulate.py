@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import diffrax as dfx
 import equinox as eqx
 import equinox.internal as eqxi
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
@@ -98,24 +99,33 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
     observed = model.observe(y)[outs]
     observations = jnp.where(obs_hit[:, None, None], observed[None], c.observations)
 
-    # A neuron crossed its threshold: the one with the largest condition.
+    # A neuron crossed its threshold: the one with the largest condition. Each
+    # spike happens at its own time `t + shift` (equal to `t` in value): its own
+    # crossing, or the arrival that lifted it, so that tied events (simultaneous
+    # arrivals, tied delays, simultaneous crossings) each keep their own derivative.
     cond = model.spike_condition(t, y)
     crossed = event & (jnp.arange(n) == jnp.argmax(cond))
-    y = model.reset_spiked(y, crossed)
-    buffer, overflow1 = c.buffer.push(crossed, _arrivals(net, t))
+    own = _own_crossing(model, t, y, crossed)
+    y = _at_shifted_times(model, t, y, own, lambda y: model.reset_spiked(y, crossed))
+    buffer, overflow1 = c.buffer.push(crossed, _delayed(net, t + own, jnp.arange(n, dtype=jnp.int32)))
 
     # Deliver the earliest pending arrival if it is due.
     row, t_arrival = buffer.next()
     due = t_arrival <= t
+    arriving = jnp.broadcast_to(buffer.times[row], (n,))
     buffer, hit = buffer.pop(row, t_arrival, due)
     source = buffer.source[row]
     valid = jnp.broadcast_to(hit, (n,)) & jnp.asarray(net.wmask.value)[source]
-    y = model.input_spike(y, source, jnp.arange(n), valid)
+    late = jnp.where(valid, arriving - t, 0.0)
+    y = _at_shifted_times(model, t, y, late, lambda y: model.input_spike(y, source, jnp.arange(n), valid))
 
-    # Neurons that the delivery lifted above threshold spike at once.
+    # Neurons that the delivery lifted above threshold spike at once; the others
+    # at or above it got there by the flow, tied with this iteration's crossing.
     lifted = model.spike_condition(t, y) >= 0
-    y = model.reset_spiked(y, lifted)
-    buffer, overflow2 = buffer.push(lifted, _arrivals(net, t))
+    tied = _own_crossing(model, t, y, lifted & ~valid)
+    shift = jnp.where(valid, late, tied)
+    y = _at_shifted_times(model, t, y, shift, lambda y: model.reset_spiked(y, lifted))
+    buffer, overflow2 = buffer.push(lifted, _delayed(net, t + shift, jnp.arange(n, dtype=jnp.int32)))
 
     spiked = crossed | lifted
     return _record(
@@ -123,6 +133,7 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
         rec,
         outs,
         t=t,
+        t_spike=t + jnp.where(crossed, own, shift),
         y=y,
         buffer=buffer,
         spiked=spiked,
@@ -134,9 +145,26 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
     )
 
 
-def _arrivals(net: EvNN, t) -> Float[Array, "neurons width"]:
-    """Arrival times of spikes sent by each neuron at time `t`."""
-    return _delayed(net, jnp.full((net.n_neurons,), t, net.dtype), jnp.arange(net.n_neurons, dtype=jnp.int32))
+def _own_crossing(model, t, y, which):
+    """Per neuron, `shift` (zero in value) such that `t + shift` has the derivative
+    of the neuron's own threshold crossing, `-(d condition) / (d condition / dt)`
+    (implicit function theorem), where `which`; zero elsewhere. `y` is the state at
+    `t`, with its derivative along the trajectory."""
+    f = model.dynamics(t, y, None)
+    cond, slope = jax.jvp(lambda tt, yy: model.spike_condition(tt, yy), (t, y), (jnp.ones_like(t), f))
+    slope = jax.lax.stop_gradient(jnp.where(which & (slope > 0), slope, 1.0))
+    return jnp.where(which, -(cond - jax.lax.stop_gradient(cond)) / slope, 0.0)
+
+
+def _at_shifted_times(model, t, y, shift, jump):
+    """The state at `t` after `jump` happened at the times `t + shift` (per neuron;
+    `shift` is zero in value), to first order in `shift`:
+    `jump(y + f(y) shift) - f(jump(...)) shift` (the flow before and after the jump)."""
+    def moved(y, sign):  # (in the per-neuron view of the state)
+        f = model.state_matrix(model.dynamics(t, y, None))
+        return model.with_state_matrix(y, model.state_matrix(y) + sign * f * shift[:, None].astype(f.dtype))
+
+    return moved(jump(moved(y, 1.0)), -1.0)
 
 
 def _delayed(net: EvNN, t, sources) -> Float[Array, "rows width"]:
@@ -184,18 +212,18 @@ def _init_trace(net: EvNN, in_spike_times, rec: Recorders) -> Trace:
     )
 
 
-def _record(c: Trace, rec: Recorders, outs, *, t, spiked, **updates) -> Trace:
-    first_spike = jnp.where(spiked & jnp.isinf(c.first_spike), t, c.first_spike)
+def _record(c: Trace, rec: Recorders, outs, *, t, t_spike, spiked, **updates) -> Trace:
+    first_spike = jnp.where(spiked & jnp.isinf(c.first_spike), t_spike, c.first_spike)
     trains, train_count = c.trains, c.train_count
     if rec.train_length:
         out_spiked = spiked[outs]
         slot = jnp.where(out_spiked, train_count, rec.train_length)
-        trains = trains.at[jnp.arange(len(outs)), slot].set(t, mode="drop")
+        trains = trains.at[jnp.arange(len(outs)), slot].set(t_spike[outs], mode="drop")
         train_count = train_count + out_spiked.astype(jnp.int32)
     log_times, log_neurons, log_count = c.log_times, c.log_neurons, c.log_count
     if rec.log_length:
         pos = jnp.where(spiked, log_count + jnp.cumsum(spiked) - 1, rec.log_length)
-        log_times = log_times.at[pos].set(t, mode="drop")
+        log_times = log_times.at[pos].set(t_spike, mode="drop")
         log_neurons = log_neurons.at[pos].set(jnp.arange(spiked.shape[0], dtype=jnp.int32), mode="drop")
         log_count = log_count + jnp.sum(spiked, dtype=jnp.int32)
     return Trace(

@@ -4,7 +4,8 @@
   function, with and without delays, several neuron models);
 - the closed form of a LIF neuron with `tmem = 2 tsyn`;
 - central finite differences in float64 of the same forward computation, at tied
-  input times, tied synaptic delays and simultaneous threshold crossings;
+  input times, tied synaptic delays and simultaneous threshold crossings (for the
+  event loop too);
 - the quintic Hermite interpolant reproducing a quintic exactly.
 """
 
@@ -132,9 +133,10 @@ def _loss(net, x):
     return jnp.sum(jnp.where(jnp.isfinite(t), t, 30.0) * jnp.array([1.0, -0.7]))
 
 
-def test_gradient_tied_input_times(x64):
+@pytest.mark.parametrize("engine", ["layered", "loop"])
+def test_gradient_tied_input_times(x64, engine):
     """Two channels at the same instant: each gets its own derivative."""
-    net = _net("layered", wmean=2.0, wlim=2.0)
+    net = _net(engine, wmean=2.0, wlim=2.0)
     x = np.array([[2.0], [2.0], [5.0]])
     grad = jax.jit(jax.grad(lambda x: _loss(net, x)))
     fn = jax.jit(lambda x: _loss(net, x))
@@ -146,9 +148,10 @@ def test_gradient_tied_input_times(x64):
     assert abs(got[0, 0] - got[1, 0]) > 1e-3  # different weights: different derivatives
 
 
-def test_gradient_tied_synaptic_delays(x64):
+@pytest.mark.parametrize("engine", ["layered", "loop"])
+def test_gradient_tied_synaptic_delays(x64, engine):
     """A scalar `init_delays`: every synapse of a source has the same delay."""
-    net = _net("layered", wmean=2.0, wlim=2.0, init_delays=1.0)
+    net = _net(engine, wmean=2.0, wlim=2.0, init_delays=1.0)
     x = jnp.asarray(X)
     g = jax.jit(jax.grad(lambda d: _loss(eqx_set(net, "delays", d), x)))(net.delays)
     fn = jax.jit(lambda d: _loss(eqx_set(net, "delays", d), x))
@@ -163,9 +166,10 @@ def test_gradient_tied_synaptic_delays(x64):
         np.testing.assert_allclose(g[r, c], want, rtol=1e-5, atol=1e-6)
 
 
-def test_gradient_simultaneous_crossings(x64):
+@pytest.mark.parametrize("engine", ["layered", "loop"])
+def test_gradient_simultaneous_crossings(x64, engine):
     """Hidden neurons 0 and 1 share their input weights and cross together."""
-    net = _net("layered", wmean=2.0, wlim=2.0)
+    net = _net(engine, wmean=2.0, wlim=2.0)
     w = np.array(net.neuron_model.weights)
     w[8:, 1] = w[8:, 0]
     net = eqx_set(net, "neuron_model.weights", jnp.asarray(w))
