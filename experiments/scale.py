@@ -98,7 +98,9 @@ def main(argv=None):
                 capture_output=True, text=True, cwd=ROOT,
             )
             if out.returncode:
-                print(f"| {config} | {hidden} | {batch} | failed: {out.stderr.strip().splitlines()[-1]} |")
+                lines = out.stderr.strip().splitlines()
+                why = next((ln for ln in lines if "RuntimeError:" in ln or ln.startswith("ValueError")), lines[-1])
+                print(f"| {config} | {hidden} | {batch} | failed: {why} |")
                 continue
             row = json.loads(out.stdout.strip().splitlines()[-1])
             rows.append(row)
