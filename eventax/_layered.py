@@ -58,8 +58,8 @@ _RETAKE_INSIDE = 0.01  # (crossings closer to the step's start are kept)
 # Loop iterations an adaptive layer may take beyond its estimate (as Diffrax's
 # `diffeqsolve(max_steps=4096)`).
 _ADAPTIVE_STEPS = 4096
-# Checkpoints of a layer's loop under reverse-mode AD: every iteration up to this
-# many (no recomputation), then Equinox's recursive checkpointing.
+# Iterations of a layer's loop saved for reverse-mode AD (no recomputation) at most;
+# later ones continue with Equinox's recursive checkpointing (see `_Layer.run`).
 _MAX_CHECKPOINTS = 1024
 # Spikes per neuron in a usual trial (sizes the saved part of a layer's loop).
 _USUAL_SPIKES = 4
