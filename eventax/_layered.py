@@ -61,6 +61,8 @@ _ADAPTIVE_STEPS = 4096
 # Iterations of a layer's loop saved for reverse-mode AD (no recomputation) at most;
 # later ones continue with Equinox's recursive checkpointing (see `_Layer.run`).
 _MAX_CHECKPOINTS = 1024
+# Numbers per trial a layer's loop may save to keep every possible iteration.
+_SAVE_ALL = 1_000_000
 # Spikes per neuron in a usual trial (sizes the saved part of a layer's loop).
 _USUAL_SPIKES = 4
 # Checkpoints of the rarely reached rest of a layer's loop (see `_Layer.run`).
@@ -554,11 +556,13 @@ class _Layer:
         """Iterate until every neuron of the layer is finished: at most `bound[0]`
         iterations, the first `bound[1]` of them each saved for reverse-mode AD.
 
-        The loop runs in two parts. The first stores every iteration (no recomputation
-        in the backward pass; Equinox's loop is fastest when its checkpoints equal its
-        steps). The rest, which a trial rarely reaches, continues with Equinox's
-        recursive checkpointing in a few checkpoints, so that its memory, and its cost
-        when unused, stay small.
+        Where every possible iteration fits in `_SAVE_ALL` numbers per trial, one loop
+        saves them all. Otherwise the loop runs in two parts. The first saves every
+        iteration of a usual trial (no recomputation in the backward pass; Equinox's
+        loop is fastest when its checkpoints equal its steps). The rest, which a trial
+        rarely reaches, continues with Equinox's recursive checkpointing in a few
+        checkpoints, so that its memory, and its cost when unused, stay small; the
+        price is compiling the loop body twice.
         """
         def loop(c, most, saved):
             return eqxi.while_loop(
@@ -567,9 +571,13 @@ class _Layer:
                 c, max_steps=most, kind="checkpointed", checkpoints=saved,
             )
 
+        c = self.init(c)
         most, saved = bound
+        size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c))
+        if most <= _MAX_CHECKPOINTS and most * size <= _SAVE_ALL:
+            return loop(c, most, most)
         saved = min(saved, most, _MAX_CHECKPOINTS)
-        c = loop(self.init(c), saved, saved)
+        c = loop(c, saved, saved)
         if most > saved:
             c = loop(c, most - saved, min(most - saved, _CONTINUATION_CHECKPOINTS))
         return c
