@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchmark as bench  # noqa: E402  (its `time_calls`)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "experiments" / "results"
@@ -61,17 +63,9 @@ def measure(config: str, hidden: int, batch: int, repeats: int) -> dict:
     row = dict(config=config, hidden=hidden, batch=batch, solver=type(net.solver).__name__,
                engine=net.engine, date=time.strftime("%Y-%m-%d"))
     for name, fn, args in (("fwd", fwd, (x,)), ("fwdbwd", fwdbwd, (net, x, y))):
-        start = time.perf_counter()
-        jax.block_until_ready(fn(*args))
-        first = time.perf_counter() - start
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(fn(*args))
-            times.append(time.perf_counter() - start)
-        steady = statistics.median(times)
-        row[f"{name}_per_s"] = batch / steady
-        row[f"{name}_compile_s"] = first - steady
+        timing = bench.time_calls(fn, args, repeats, batch)
+        row[f"{name}_per_s"] = timing["samples_per_s"]
+        row[f"{name}_compile_s"] = timing["compile_s"]
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
