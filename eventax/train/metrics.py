@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..losses import TTFSLoss, spike_counts
+from .parallel import DataParallel
 
 
 def sample_outputs(net, loss, regularisers, x, y):
@@ -39,25 +40,28 @@ def sample_outputs(net, loss, regularisers, x, y):
 
 
 @eqx.filter_jit
-def _batch_outputs(net, loss, regularisers, x, y):
+def _batch_outputs(shared, batch):
+    (net, loss, regularisers), (x, y) = shared, batch
     return jax.vmap(lambda xi, yi: sample_outputs(net, loss, regularisers, xi, yi))(x, y)
 
 
-def evaluate(net, loss, regularisers, x, y, batch_size: int = 500, place=None, gather=np.asarray) -> dict:
+def evaluate(net, loss, regularisers, x, y, batch_size: int = 500, dp: DataParallel | None = None) -> dict:
     """Metrics of `net` on the samples `x` `(n, in_size, K)`, labels `y` `(n,)`.
 
-    `place(tree)` puts a batch on the devices and `gather(array)` brings a
-    result back as NumPy (data parallel); the defaults keep one device. The last chunk is padded by repeating samples, which
-    are dropped from the metrics.
+    `dp`: data parallel, each device on its own slice of every chunk. The last
+    chunk is padded by repeating samples, which are dropped from the metrics.
     """
     n = len(y)
-    place = place or (lambda t: t)
     parts = []
     for start in range(0, n, batch_size):
         idx = np.arange(start, start + batch_size) % n
-        out = _batch_outputs(net, loss, regularisers, *place((x[idx], y[idx])))
+        if dp is None:
+            out = jax.tree_util.tree_map(np.asarray, _batch_outputs((net, loss, regularisers), (x[idx], y[idx])))
+        else:
+            out = dp.map(_batch_outputs, (net, loss, regularisers), (x[idx], y[idx]))
+            out = jax.tree_util.tree_map(lambda a: dp.gather(a).reshape(-1, *a.shape[2:]), out)
         take = min(batch_size, n - start)
-        parts.append(jax.tree_util.tree_map(lambda a: gather(a)[:take], out))
+        parts.append(jax.tree_util.tree_map(lambda a: a[:take], out))
     values, logits, first, counts = (np.concatenate(p) for p in zip(*parts))
     return summarise(values, logits, first, counts, np.asarray(y), net, loss)
 

@@ -1,17 +1,19 @@
 """Data parallelism with JAX's own machinery: one mesh axis over all devices of all processes.
 
 Parameters and optimiser state are replicated; each batch is split along its
-first axis across devices (`NamedSharding(mesh, P("batch"))`), and `jit`
-inserts the all-reduce of the gradient. With several processes
-(`jax.distributed.initialize()`), every process holds the whole dataset, builds
-the same global batch from the same seed, and feeds only its own slice of it.
+batch axis across devices. With several processes (`jax.distributed.initialize()`),
+every process holds the whole dataset, builds the same global batch from the
+same seed, and feeds only its own devices' slices of it.
 
-Cost: `jax.vmap` turns each sample's event loop into one loop that runs while
-any sample of the batch is still running. Sharded over devices, that stopping
-test is a reduction over the whole batch, so XLA all-reduces a flag across all
-devices in every iteration of every loop (forward and backward). The result is
-exact; the price is one collective per solver step, cheap between local
-devices, slow over a network (gloo on CPU: milliseconds each).
+Each device simulates its own slice in its own program (`DataParallel.map`),
+and the devices meet once per training step, to average the gradient. A single
+program over the sharded batch would not do: `jax.vmap` turns the per-sample
+event loops into one loop that runs while any sample is still running, so over
+a sharded batch every solver step of every loop would end in an all-reduce of
+the stopping flag across devices (milliseconds each over gloo). `jax.shard_map`
+would keep the loops apart, but differentiating Optimistix's root finds under
+it fails (Equinox's closure conversion sees the manual mesh in one abstract
+value and not in the other), and the event loop uses them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ import os
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+
+BATCH_AXIS = "batch"
+
+
+def _on(a, device):
+    """`a` on `device`: its copy there if it is a replicated array, else put there."""
+    if not isinstance(a, (jax.Array, np.ndarray, np.generic)):
+        return a
+    if isinstance(a, jax.Array) and a.is_fully_replicated:
+        for shard in a.addressable_shards:
+            if shard.device == device:
+                return shard.data
+    return jax.device_put(a, device)
 
 
 def initialize_distributed() -> None:
@@ -70,9 +86,11 @@ class DataParallel:
 
     def __init__(self, devices=None):
         devices = jax.devices() if devices is None else devices
-        self.mesh = Mesh(np.asarray(devices), ("batch",))
+        self.mesh = Mesh(np.asarray(devices), (BATCH_AXIS,))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
         self.n_devices = len(devices)
+        # (position in the mesh, device) of this process's devices
+        self._local = [(k, d) for k, d in enumerate(devices) if d.process_index == jax.process_index()]
         self.n_processes = jax.process_count()
         self.process = jax.process_index()
 
@@ -99,19 +117,6 @@ class DataParallel:
             return tree
         return jax.tree_util.tree_map(lambda a: self._put(a, self.replicated), tree)
 
-    def shard(self, tree, axis: int = 1):
-        """A global batch (the same on every process), split over the devices along `axis`
-        (the training step's batches are `(seeds, batch, ...)`, hence axis 1).
-
-        With several processes each one transfers only the rows of its own
-        devices: which rows those are is read off the sharding, so any order of
-        the devices in the mesh and any number of devices per process work.
-        """
-        if self.n_devices == 1:
-            return tree
-        split = NamedSharding(self.mesh, PartitionSpec(*([None] * axis), "batch"))
-        return jax.tree_util.tree_map(lambda a: self._put(a, split), tree)
-
     def _put(self, a, sharding: NamedSharding):
         if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(sharding, a.ndim):
             return a  # already placed so (e.g. replicated parameters sliced under jit)
@@ -120,9 +125,31 @@ class DataParallel:
         a = np.asarray(a)
         return jax.make_array_from_callback(a.shape, sharding, lambda index: a[index])
 
-    def shard_samples(self, tree):
-        """A batch of samples `(batch, ...)` split over the devices."""
-        return self.shard(tree, axis=0)
+    def map(self, fn, shared, batch, axis: int = 0):
+        """`fn(shared, part)` on every device, each on its own part of `batch`.
+
+        `batch`: arrays split along `axis` into one equal part per device (the
+        same global batch on every process); `shared`: passed whole to every
+        device (replicated arrays are read from that device's copy). Each call
+        is an ordinary single-device program, dispatched asynchronously, so the
+        devices run side by side without meeting. Returns the outputs stacked
+        along a new leading axis of length `n_devices`, split over the devices
+        (reduce it under `jit`, or bring it back with `gather`).
+        """
+        if self.n_devices == 1:
+            return jax.tree_util.tree_map(lambda a: a[None], fn(shared, batch))
+        size = jax.tree_util.tree_leaves(batch)[0].shape[axis] // self.n_devices
+        outs = []
+        for k, device in self._local:
+            rows = (slice(None),) * axis + (slice(k * size, (k + 1) * size),)
+            part = jax.tree_util.tree_map(lambda a: jax.device_put(np.asarray(a)[rows], device), batch)
+            outs.append(fn(jax.tree_util.tree_map(lambda a: _on(a, device), shared), part))
+        stacked = NamedSharding(self.mesh, PartitionSpec(BATCH_AXIS))
+        return jax.tree_util.tree_map(
+            lambda *parts: jax.make_array_from_single_device_arrays(
+                (self.n_devices, *parts[0].shape), stacked, [p[None] for p in parts]),
+            *outs,
+        )
 
     def local(self, tree):
         """Replicated arrays as this process's own copy (NumPy), e.g. to save them."""

@@ -48,16 +48,34 @@ from .parallel import DataParallel
 from .progress import Progress
 
 
-@functools.lru_cache(maxsize=8)
-def make_train_step(loss, regularisers: tuple, optim: OptimConfig, max_spikes: int = 0):
+def make_train_step(loss, regularisers: tuple, optim: OptimConfig, max_spikes: int = 0,
+                    dp: DataParallel | None = None):
     """`step(params, static, opt_state, x, y) -> (params, opt_state, loss, accuracy)`.
 
     All arguments but `static` carry a leading seed axis. Per seed: the batch
     loss is the mean of the per-sample losses (plus regularisers), then one
     optimiser update (`build_optimiser(optim)`) of the network's inexact-array
-    leaves. Cached, so runs of the same loss and optimiser share one compilation.
+    leaves. Its two compiled parts are cached, so runs of the same loss and
+    optimiser share them.
+
+    `dp`: data parallel; each device computes the gradient of its own slice of
+    the batch (`DataParallel.map`), and the update averages the slices' means.
     """
-    optimiser = build_optimiser(optim)
+    gradient, update = _gradient(loss, regularisers, max_spikes), _update(optim, dp and dp.replicated)
+
+    def step(params, static, opt_state, x, y):
+        if dp is None:
+            parts = jax.tree_util.tree_map(lambda a: a[None], gradient((params, static), (x, y)))
+        else:
+            parts = dp.map(gradient, (params, static), (x, y), axis=1)
+        return update(params, opt_state, parts)
+
+    return step
+
+
+@functools.lru_cache(maxsize=8)
+def _gradient(loss, regularisers: tuple, max_spikes: int):
+    """`((params, static), (x, y)) -> (loss, accuracy, gradient)` per seed, of a batch's mean."""
 
     def objective(params, static, x, y):
         net = eqx.combine(params, static)
@@ -70,16 +88,33 @@ def make_train_step(loss, regularisers: tuple, optim: OptimConfig, max_spikes: i
         values, correct = jax.vmap(one)(x, y)
         return jnp.mean(values), jnp.mean(correct)
 
-    def single(params, static, opt_state, x, y):
+    def single(params, static, x, y):
         (value, acc), grads = jax.value_and_grad(objective, has_aux=True)(params, static, x, y)
-        updates, opt_state = optimiser.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, value, acc
+        return value, acc, grads
 
     @eqx.filter_jit
-    def step(params, static, opt_state, x, y):
-        return jax.vmap(single, in_axes=(0, None, 0, 0, 0))(params, static, opt_state, x, y)
+    def gradient(shared, batch):
+        (params, static), (x, y) = shared, batch
+        return jax.vmap(single, in_axes=(0, None, 0, 0))(params, static, x, y)
 
-    return step
+    return gradient
+
+
+@functools.lru_cache(maxsize=8)
+def _update(optim: OptimConfig, replicated=None):
+    """`(params, opt_state, parts) -> (params, opt_state, loss, accuracy)`: the mean of
+    the parts' `(loss, accuracy, gradient)` (stacked on a leading axis), then one
+    optimiser step per seed. `replicated`: the sharding every output must have."""
+    optimiser = build_optimiser(optim)
+
+    @eqx.filter_jit
+    def update(params, opt_state, parts):
+        value, acc, grads = jax.tree_util.tree_map(lambda a: jnp.mean(a, axis=0), parts)
+        updates, opt_state = jax.vmap(optimiser.update)(grads, opt_state, params)
+        out = (optax.apply_updates(params, updates), opt_state, value, acc)
+        return out if replicated is None else jax.lax.with_sharding_constraint(out, replicated)
+
+    return update
 
 
 def train(cfg: Config, run_dir, *, resume: bool = False, progress: bool = True, callbacks=()) -> dict[str, Any]:
@@ -129,14 +164,14 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
             (d / "config.toml").write_text(dumps(c))
         run_dir.mkdir(parents=True, exist_ok=True)
 
-    step = make_train_step(loss, regs, cfg.optim, net_max_spikes(nets[0], regs))
+    step = make_train_step(loss, regs, cfg.optim, net_max_spikes(nets[0], regs), dp)
     params, opt_state = dp.replicate((params, opt_state))
     batches = [Batches(data.train.x, data.train.y, cfg.optim.batch_size, seed=s) for s in seeds]
     eval_size = _eval_batch(cfg, dp, len(data.validation.y))
 
     def validate(params) -> list[dict]:
         return [
-            evaluate(eqx.combine(p, static), loss, regs, data.validation.x, data.validation.y, eval_size, dp.shard_samples, dp.gather)
+            evaluate(eqx.combine(p, static), loss, regs, data.validation.x, data.validation.y, eval_size, dp)
             for p in _unstack(params, len(seeds))
         ]
 
@@ -150,8 +185,8 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
         bar = Progress(batches[0].n_batches, f"epoch {epoch}/{cfg.optim.epochs} ({label})", progress and dp.is_main)
         losses, accs = [], []
         for i, pairs in enumerate(zip(*(b.epoch(epoch) for b in batches))):
-            xb, yb = (jnp.stack(a) for a in zip(*pairs))
-            params, opt_state, value, acc = step(params, static, opt_state, *dp.shard((xb, yb)))
+            xb, yb = (np.stack(a) for a in zip(*pairs))
+            params, opt_state, value, acc = step(params, static, opt_state, xb, yb)
             if callbacks and dp.is_main:
                 net = eqx.combine(_unstack(dp.local(params), len(seeds))[0], static)
                 for callback in callbacks:
@@ -207,7 +242,7 @@ def finish(cfg: Config, run_dir, dp: DataParallel | None = None, built=None, bes
     params, rest = eqx.partition(net, eqx.is_inexact_array)
     net = eqx.combine(dp.replicate(params), rest)  # as in validation: no recompile, one value everywhere
     history = read_history(run_dir) if history is None else history
-    test = evaluate(net, loss, regs, data.test.x, data.test.y, _eval_batch(cfg, dp, len(data.test.y)), dp.shard_samples, dp.gather)
+    test = evaluate(net, loss, regs, data.test.x, data.test.y, _eval_batch(cfg, dp, len(data.test.y)), dp)
     trained = [r for r in history if r["epoch"] >= 1] or history
     best_row = max(trained, key=lambda r: r.get("val_accuracy", -1.0))
     results = {
