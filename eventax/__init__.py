@@ -2,13 +2,14 @@
 
 from . import analysis, losses, neuron_models, rules, surrogates
 from .buffer import SpikeBuffer
-from .evnn import EvNN, FFEvNN, Simulation, SpikeRecord
+from .evnn import EvNN, FFEvNN
 from .fixed_step import FixedStepNN
 from .io import load_evnn, save_evnn
 from .losses import ActivityRegulariser, Loss, StateLoss, TTFSLoss
 from .neuron_models import *  # noqa: F403  (the models and wrappers are the public API)
 from .neuron_models import __all__ as _models
 from .rules import train_online
+from .simulation import Simulation, SpikeRecord
 
 __version__ = "0.2.0.dev0"
 

@@ -45,7 +45,9 @@ import optimistix as optx
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._segment import _explicit_tableau, solver_init, solver_step
-from ._simulate import Recorders, _nonnegative, _obs_times
+from ._engine import AbstractEngine
+from ._simulate import _nonnegative, _obs_times
+from .simulation import Outcome, Recorders
 
 if TYPE_CHECKING:
     from .evnn import EvNN
@@ -67,18 +69,6 @@ _SAVE_ALL = 1_000_000
 _USUAL_SPIKES = 4
 # Checkpoints of the rarely reached rest of a layer's loop (see `_Layer.run`).
 _CONTINUATION_CHECKPOINTS = 16
-
-
-class Result(NamedTuple):
-    """What the forward functions read (the fields of the event loop's trace)."""
-
-    t: Float[Array, ""]
-    first_spike: Float[Array, " neurons"]
-    observations: Float[Array, "n_times n_out channels"]
-    trains: Float[Array, "n_out train"]
-    log_times: Float[Array, " log"]
-    log_neurons: Int[Array, " log"]
-    log_count: Int[Array, ""]
 
 
 def layers(wmask: np.ndarray, n_neurons: int) -> tuple[np.ndarray, ...] | None:
@@ -603,7 +593,23 @@ def layer_capacity(net: EvNN, size: int) -> int:
     return net.layer_capacity if net.layer_capacity is not None else 4 * size + 16
 
 
-def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Result:
+class Layered(AbstractEngine):
+    """Networks without recurrent connections, layer by layer, each neuron on its own
+    clock (module docstring). Needs no `adjoint`, and constant steps or a
+    `PIDController` it can apply per neuron (`step_sizes`)."""
+
+    def can_run(self, net: EvNN) -> bool:
+        return (
+            layers(np.asarray(net.wmask.value), net.n_neurons) is not None
+            and step_sizes(net) is not None
+            and net.adjoint is None
+        )
+
+    def run(self, net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Outcome:
+        return simulate_layered(net, in_spike_times, rec, t_end)
+
+
+def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Outcome:
     """Run one trial layer by layer; raise (inside jit: at run time) if it could not finish."""
     dtype, n = net.dtype, net.n_neurons
     t_end = jnp.asarray(net.max_solver_time if t_end is None else t_end, dtype)
@@ -683,7 +689,7 @@ def _check_layer(layer: _Layer, c: _Carry, depth: int, most: int) -> _Carry:
     )
 
 
-def _result(rec: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Result:
+def _result(rec: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Outcome:
     t_stop = jnp.max(out_clock) if rec.stop_at_first_output else t_end
     times = jnp.concatenate([lt for lt, _, _ in logs])
     neurons = jnp.concatenate([lj for _, lj, _ in logs])
@@ -691,7 +697,7 @@ def _result(rec: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Result:
     order = jnp.argsort(times, stable=True)[: rec.log_length]
     log_times = jnp.full((rec.log_length,), jnp.inf, times.dtype).at[: order.shape[0]].set(times[order])
     log_neurons = jnp.full((rec.log_length,), -1, jnp.int32).at[: order.shape[0]].set(neurons[order])
-    return Result(t_stop, first, c.observations, c.trains, log_times, log_neurons, count)
+    return Outcome(t_stop, first, c.observations, c.trains, log_times, log_neurons, count)
 
 
 def _row_sum(q):

@@ -23,8 +23,10 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from ._engine import AbstractEngine
 from ._segment import segment
 from .buffer import SpikeBuffer
+from .simulation import Outcome, Recorders
 
 if TYPE_CHECKING:
     from .evnn import EvNN
@@ -35,15 +37,6 @@ if TYPE_CHECKING:
 # 64 was 1.35x faster fwd+bwd than the default on yy-5-50-3 (17 checkpoints for
 # ~110 iterations), for about 64 copies of the loop carry.
 _DEFAULT_CHECKPOINTS = 64
-
-
-class Recorders(eqx.Module):
-    """What a forward function wants recorded (all static)."""
-
-    stop_at_first_output: bool = eqx.field(static=True, default=False)
-    obs_times: Array | None = None
-    train_length: int = eqx.field(static=True, default=0)
-    log_length: int = eqx.field(static=True, default=0)
 
 
 class Trace(eqx.Module):
@@ -63,6 +56,18 @@ class Trace(eqx.Module):
     log_times: Float[Array, " log"]
     log_neurons: Int[Array, " log"]
     log_count: Int[Array, ""]
+
+
+class EventLoop(AbstractEngine):
+    """The general engine: one loop over the events of the whole network (any
+    connectivity, delays, any Diffrax solver, controller and adjoint)."""
+
+    def can_run(self, net: EvNN) -> bool:
+        return True
+
+    def run(self, net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Outcome:
+        c = simulate(net, in_spike_times, rec, t_end)
+        return Outcome(c.t, c.first_spike, c.observations, c.trains, c.log_times, c.log_neurons, c.log_count)
 
 
 def simulate(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Trace:

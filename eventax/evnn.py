@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, NamedTuple
+from typing import Any
 
 import diffrax as dfx
 import equinox as eqx
@@ -14,36 +14,16 @@ import numpy as np
 import optimistix as optx
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from ._layered import layers, simulate_layered, step_sizes
-from ._simulate import Recorders, simulate
+from ._checks import check_int, check_values
+from ._layered import Layered
+from ._network import AbstractNetwork
+from ._simulate import EventLoop
+from .fixed_step import FixedStepNN
 from .neuron_models.base import Constant, NeuronModel
+from .simulation import Recorders, Simulation, SpikeRecord
 
 
-class SpikeRecord(NamedTuple):
-    """All spikes of a trial in time order; unused slots hold `inf` / `-1`."""
-
-    times: Float[Array, " max_spikes"]
-    neurons: Int[Array, " max_spikes"]
-    n_spikes: Int[Array, ""]
-
-
-class Simulation(NamedTuple):
-    """What one `EvNN.run` recorded.
-
-    `first_spikes`: first spike time of each output neuron (`inf`: none);
-    `states`: observed output states at the requested times, `(n_out, n_times, channels)`
-    (`None` if no times were asked for); `spikes`: every spike in time order (`None`
-    unless `max_spikes` was given); `t_stop`: when the simulation ended (the last
-    output's first spike under `stop_at_first_output`, else the end of the trial).
-    """
-
-    first_spikes: Float[Array, " n_out"]
-    states: Float[Array, "n_out n_times channels"] | None
-    spikes: SpikeRecord | None
-    t_stop: Float[Array, ""]
-
-
-class EvNN(eqx.Module):
+class EvNN(AbstractNetwork):
     """A network of event-driven neurons simulated exactly between events.
 
     Between events a Diffrax solver integrates `neuron_model.dynamics`; a
@@ -112,10 +92,10 @@ class EvNN(eqx.Module):
         engine: str = "loop",
         **neuron_kwargs,
     ):
-        _check_int("n_neurons", n_neurons, 1)
-        _check_int("in_size", in_size, 0)
-        _check_int("max_event_steps", max_event_steps, 1)
-        _check_int("segment_max_steps", segment_max_steps, 1)
+        check_int("n_neurons", n_neurons, 1)
+        check_int("in_size", in_size, 0)
+        check_int("max_event_steps", max_event_steps, 1)
+        check_int("segment_max_steps", segment_max_steps, 1)
         if not max_solver_time > t0:
             raise ValueError(f"`max_solver_time` ({max_solver_time}) must exceed `t0` ({t0}).")
         if not solver_stepsize > 0:
@@ -165,7 +145,7 @@ class EvNN(eqx.Module):
         has_delays = self.delays is not None or self.axonal_delays is not None
         if buffer_capacity is None:
             buffer_capacity = 4 * n_neurons + 16 if has_delays else n_neurons
-        _check_int("buffer_capacity", buffer_capacity, 1)
+        check_int("buffer_capacity", buffer_capacity, 1)
         self.n_neurons, self.in_size, self.t0 = n_neurons, in_size, float(t0)
         self.max_solver_time = float(max_solver_time)
         self.solver_stepsize = float(solver_stepsize)
@@ -182,7 +162,7 @@ class EvNN(eqx.Module):
         self.root_finder = _root_finder(root_finder, dtype, max(abs(t0), abs(max_solver_time)))
         self.adjoint = adjoint
         if layer_capacity is not None:
-            _check_int("layer_capacity", layer_capacity, 1)
+            check_int("layer_capacity", layer_capacity, 1)
         self.layer_capacity = layer_capacity
         if engine not in ("auto", "layered", "loop"):
             raise ValueError(f"`engine` must be 'auto', 'layered' or 'loop'; got {engine!r}.")
@@ -199,18 +179,9 @@ class EvNN(eqx.Module):
     def layered(self) -> bool:
         """Whether the layered engine can run this network (acyclic; constant steps,
         or adaptive ones it can take per neuron)."""
-        return (
-            layers(self.wmask.value, self.n_neurons) is not None
-            and step_sizes(self) is not None
-            and self.adjoint is None
-        )
+        return Layered().can_run(self)
 
-    def _simulate(self, x, rec: Recorders, t_end=None):
-        if self._takes_layered(rec):
-            return simulate_layered(self, x, rec, t_end)
-        return simulate(self, x, rec, t_end)
-
-    def _takes_layered(self, rec: Recorders) -> bool:
+    def _engine(self, rec: Recorders):
         """Which engine runs: `engine="auto"` takes the layered one where it can run,
         except for runs that stop at the outputs' first spikes (and observe nothing
         after them) with adaptive steps. There the event loop stops the whole
@@ -218,51 +189,10 @@ class EvNN(eqx.Module):
         (yy-5-50-3 EIF, TTFS: the loop is 3.5x faster; over the whole trial the
         layered engine is 3-10x faster)."""
         if self.engine == "loop" or not self.layered:
-            return False
+            return EventLoop()
         adaptive = not isinstance(self.stepsize_controller, dfx.ConstantStepSize)
         stops_early = rec.stop_at_first_output and rec.obs_times is None
-        return self.engine == "layered" or not (stops_early and adaptive)
-
-    # ------------------------------------------------------------------ forward functions
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.output_indices)
-
-    def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
-        """First spike time of each output neuron (`output_no_spike_value` if none)."""
-        rec = self._simulate(self._inputs(in_spike_times), Recorders(stop_at_first_output=True))
-        first = rec.first_spike[jnp.asarray(self.output_indices)]
-        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
-
-    def state_at_t(
-        self, in_spike_times: Float[Array, "in_size K"], comp_times: Float[Array, " n_times"]
-    ) -> Float[Array, "n_out n_times channels"]:
-        """Observed state of the output neurons at `comp_times` (left limits at events)."""
-        comp_times = self._times("comp_times", comp_times)
-        rec = self._simulate(
-            self._inputs(in_spike_times), Recorders(obs_times=comp_times),
-            t_end=jnp.max(comp_times),
-        )
-        return jnp.swapaxes(rec.observations, 0, 1)
-
-    def spikes_until_t(
-        self, in_spike_times: Float[Array, "in_size K"], final_time: float, max_spikes: int = 100
-    ) -> Float[Array, "n_out max_spikes"]:
-        """The first `max_spikes` spike times of each output neuron up to `final_time`."""
-        _check_int("max_spikes", max_spikes, 1)
-        final_time = self._times("final_time", final_time).reshape(())
-        rec = self._simulate(
-            self._inputs(in_spike_times), Recorders(train_length=max_spikes), t_end=final_time
-        )
-        return jnp.where(jnp.isinf(rec.trains), self.output_no_spike_value, rec.trains)
-
-    def record(self, in_spike_times: Float[Array, "in_size K"], max_spikes: int | None = None) -> SpikeRecord:
-        """Every spike of every neuron until `max_solver_time`, in time order."""
-        max_spikes = self.max_event_steps if max_spikes is None else max_spikes
-        _check_int("max_spikes", max_spikes, 1)
-        rec = self._simulate(self._inputs(in_spike_times), Recorders(log_length=max_spikes))
-        return SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count)
+        return Layered() if self.engine == "layered" or not (stops_early and adaptive) else EventLoop()
 
     def run(
         self,
@@ -271,58 +201,45 @@ class EvNN(eqx.Module):
         obs_times: Float[Array, " n_times"] | None = None,
         max_spikes: int = 0,
         stop_at_first_output: bool = False,
+        until: float | None = None,
+        train_length: int = 0,
     ) -> Simulation:
         """One simulation that records several things at once (see `Simulation`).
 
         `obs_times`: observe the outputs there; `max_spikes > 0`: log every spike
-        (an error if more occur); `stop_at_first_output`: end the trial once every
-        output has spiked and every `obs_times` entry is observed. Otherwise the
-        trial ends at the last `obs_times` entry, or at `max_solver_time`.
+        (an error if more occur); `train_length > 0`: keep each output's first
+        spike times; `stop_at_first_output`: end the trial once every output has
+        spiked and every `obs_times` entry is observed. Otherwise the trial ends
+        at `until`, else at the last `obs_times` entry, else at `max_solver_time`.
         """
-        _check_int("max_spikes", max_spikes, 0)
+        check_int("max_spikes", max_spikes, 0)
+        check_int("train_length", train_length, 0)
         x = self._inputs(in_spike_times)
-        t_end = None
+        t_end = None if until is None else self._times("until", until).reshape(())
         if obs_times is not None:
             obs_times = self._times("obs_times", obs_times)
-            t_end = None if stop_at_first_output else jnp.max(obs_times)
-        rec = self._simulate(
-            x,
-            Recorders(stop_at_first_output=stop_at_first_output, obs_times=obs_times, log_length=max_spikes),
-            t_end=t_end,
+            if until is not None:
+                obs_times = check_values(
+                    obs_times, obs_times > t_end, "`obs_times` must not be later than `until`."
+                )
+            elif not stop_at_first_output:
+                t_end = jnp.max(obs_times)
+        rec = Recorders(
+            stop_at_first_output=stop_at_first_output, obs_times=obs_times,
+            train_length=train_length, log_length=max_spikes,
         )
-        states = None if obs_times is None else jnp.swapaxes(rec.observations, 0, 1)
-        spikes = SpikeRecord(rec.log_times, rec.log_neurons, rec.log_count) if max_spikes else None
-        return Simulation(rec.first_spike[jnp.asarray(self.output_indices)], states, spikes, rec.t)
+        out = self._engine(rec).run(self, x, rec, t_end)
+        return Simulation(
+            out.first_spike[jnp.asarray(self.output_indices)],
+            None if obs_times is None else jnp.swapaxes(out.observations, 0, 1),
+            SpikeRecord(out.log_times, out.log_neurons, out.log_count) if max_spikes else None,
+            out.t,
+            out.trains if train_length else None,
+        )
 
     def fixed_step(self, dt: float, **kwargs):
         """This network in the fixed-step surrogate-gradient mode: `FixedStepNN(self, dt, ...)`."""
-        from .fixed_step import FixedStepNN
-
         return FixedStepNN(self, dt, **kwargs)
-
-    # ------------------------------------------------------------------ validation
-
-    def _inputs(self, in_spike_times) -> Array:
-        x = jnp.asarray(in_spike_times)
-        if x.ndim != 2 or x.shape[0] != self.in_size:
-            raise ValueError(
-                f"`in_spike_times` must have shape (in_size={self.in_size}, K); got {x.shape}."
-                " Use `jax.vmap` for a batch."
-            )
-        if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
-            raise ValueError(f"`in_spike_times` must be real-valued; got dtype {x.dtype}.")
-        x = x.astype(self.dtype)
-        bad = jnp.isnan(x) | (x < self.t0)
-        msg = f"`in_spike_times` must not contain NaN or times before t0={self.t0} (use inf for 'no spike')."
-        return _check_values(x, bad, msg)
-
-    def _times(self, name, times) -> Array:
-        t = jnp.atleast_1d(jnp.asarray(times, self.dtype))
-        if t.ndim != 1 or t.shape[0] == 0:
-            raise ValueError(f"`{name}` must be a scalar or a non-empty 1-D array; got shape {t.shape}.")
-        bad = ~jnp.isfinite(t) | (t < self.t0) | (t > self.max_solver_time)
-        msg = f"`{name}` must be finite and within [t0, max_solver_time] = [{self.t0}, {self.max_solver_time}]."
-        return _check_values(t, bad, msg)
 
 
 class FFEvNN(EvNN):
@@ -407,22 +324,6 @@ def _is_multi(model) -> bool:
     return isinstance(model, MultiNeuronModel) or (
         inspect.isclass(model) and issubclass(model, MultiNeuronModel)
     )
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-
-
-def _check_values(x, bad, msg):
-    """Raise `ValueError` now if `x` is concrete, else fail at run time inside jit."""
-    try:
-        is_bad = bool(jnp.any(bad))
-    except jax.errors.ConcretizationTypeError:
-        return eqx.error_if(x, jnp.any(bad), msg)
-    if is_bad:
-        raise ValueError(msg)
-    return x
 
 
 def _index_mask(name, value, n):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import diffrax as dfx
 import equinox as eqx
@@ -11,9 +11,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
-from .evnn import EvNN, Simulation, SpikeRecord, _check_int
+from ._checks import check_int
+from ._network import AbstractNetwork
 from .neuron_models.base import NeuronModel, State
+from .simulation import Simulation, SpikeRecord
 from .surrogates import FastSigmoid, Surrogate
+
+if TYPE_CHECKING:
+    from .evnn import EvNN
 
 _RESETS = ("immediate", "next_step")
 
@@ -25,7 +30,7 @@ class _Trace(NamedTuple):
     observed: Float[Array, "n_obs n_out channels"]
 
 
-class FixedStepNN(eqx.Module):
+class FixedStepNN(AbstractNetwork):
     r"""An `EvNN` simulated on the time grid `t_k = t0 + k dt`, with surrogate gradients.
 
     The same network (neuron model, weights, connectivity), stepped in discrete
@@ -77,7 +82,7 @@ class FixedStepNN(eqx.Module):
     ):
         if isinstance(net, FixedStepNN):
             net = net.net
-        if not isinstance(net, EvNN):
+        if not isinstance(net, AbstractNetwork):  # (every other network is an EvNN)
             raise ValueError(f"`net` must be an EvNN; got {type(net).__name__}.")
         if net.delays is not None or net.axonal_delays is not None:
             raise ValueError(
@@ -131,36 +136,6 @@ class FixedStepNN(eqx.Module):
         """Grid time `t_k = t0 + k dt` (the same rounding as `times`)."""
         return self.t0 + self.dt * jnp.asarray(k).astype(self.dtype)
 
-    def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
-        """First spike time of each output neuron (`output_no_spike_value` if none)."""
-        first = self.run(in_spike_times).first_spikes
-        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
-
-    def state_at_t(
-        self, in_spike_times: Float[Array, "in_size K"], comp_times: Float[Array, " n_times"]
-    ) -> Float[Array, "n_out n_times channels"]:
-        """Observed output states at the grid points nearest to `comp_times`."""
-        return self.run(in_spike_times, obs_times=comp_times).states
-
-    def spikes_until_t(
-        self, in_spike_times: Float[Array, "in_size K"], final_time: float, max_spikes: int = 100
-    ) -> Float[Array, "n_out max_spikes"]:
-        """The first `max_spikes` spike times of each output neuron up to `final_time`."""
-        _check_int("max_spikes", max_spikes, 1)
-        final_time = self.net._times("final_time", final_time).reshape(())
-        spikes = self.spike_trains(in_spike_times)[:, jnp.asarray(self.output_indices)]
-        times = jnp.where((spikes > 0) & (self.times <= final_time)[:, None], self.times[:, None], jnp.inf)
-        first = jnp.sort(times, axis=0)[:max_spikes].T
-        first = jnp.pad(first, ((0, 0), (0, max(0, max_spikes - first.shape[1]))), constant_values=jnp.inf)
-        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
-
-    def record(self, in_spike_times: Float[Array, "in_size K"], max_spikes: int | None = None) -> SpikeRecord:
-        """Every spike of every neuron on the grid, in time order (an error if more
-        than `max_spikes`, default `max_event_steps`)."""
-        max_spikes = self.max_event_steps if max_spikes is None else max_spikes
-        _check_int("max_spikes", max_spikes, 1)
-        return self.run(in_spike_times, max_spikes=max_spikes).spikes
-
     def run(
         self,
         in_spike_times: Float[Array, "in_size K"],
@@ -168,26 +143,33 @@ class FixedStepNN(eqx.Module):
         obs_times: Float[Array, " n_times"] | None = None,
         max_spikes: int = 0,
         stop_at_first_output: bool = False,
+        until: float | None = None,
+        train_length: int = 0,
     ) -> Simulation:
         """Simulate the whole grid once and record what is asked (see `EvNN.run`).
 
-        The grid always runs to `max_solver_time` (its length is static);
-        `stop_at_first_output` only sets `t_stop` to the last output's first
-        spike when every output spiked.
+        The grid always runs to `max_solver_time` (its length is static): first
+        spikes, observations and the spike log cover all of it; `until` ends the
+        output trains and sets `t_stop`, and so does `stop_at_first_output` (the
+        last output's first spike, when every output spiked).
         """
-        _check_int("max_spikes", max_spikes, 0)
+        check_int("max_spikes", max_spikes, 0)
+        check_int("train_length", train_length, 0)
         obs_steps = None
         if obs_times is not None:
-            obs_times = self.net._times("obs_times", obs_times)
+            obs_times = self._times("obs_times", obs_times)
             obs_steps = jnp.round((obs_times - self.t0) / self.dt).astype(jnp.int32)
-        trace = self._scan(in_spike_times, obs_steps, keep_spikes=max_spikes > 0)
+        t_stop = self.times[-1] if until is None else self._times("until", until).reshape(())
+        trace = self._scan(in_spike_times, obs_steps, keep_spikes=max_spikes > 0 or train_length > 0)
         first = jnp.where(trace.survive == 0, trace.soft_first + (self.times[-1] + self.dt) * trace.survive, jnp.inf)
         record = _spike_record(trace.spikes, self.times, max_spikes) if max_spikes else None
+        trains = None
+        if train_length:
+            trains = _trains(trace.spikes[:, jnp.asarray(self.output_indices)], self.times, t_stop, train_length)
         states = None if obs_steps is None else jnp.swapaxes(trace.observed, 0, 1)
-        t_stop = self.times[-1]
         if stop_at_first_output:
             t_stop = jnp.where(jnp.all(jnp.isfinite(first)), jnp.max(first), t_stop)
-        return Simulation(first, states, record, t_stop)
+        return Simulation(first, states, record, t_stop, trains)
 
     def spike_trains(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, "n_steps neurons"]:
         """`S[k-1, j] = 1` if neuron `j` spiked at grid time `t_k` (surrogate-differentiable)."""
@@ -203,7 +185,7 @@ class FixedStepNN(eqx.Module):
         `obs_steps[i]` (step 0: the initial state).
         """
         model, n = self.neuron_model, self.n_neurons
-        counts = self._input_counts(self.net._inputs(in_spike_times))
+        counts = self._input_counts(self._inputs(in_spike_times))
         wmask = jnp.asarray(self.wmask.value)
         outs = jnp.asarray(self.output_indices)
         y0 = model.init_state(n)
@@ -256,13 +238,13 @@ class FixedStepNN(eqx.Module):
 
     def input_counts(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, "n_steps in_size"]:
         """The inputs on the grid: `counts[k-1, i]` spikes of channel `i` in `(t_{k-1}, t_k]`."""
-        return self._input_counts(self.net._inputs(in_spike_times))
+        return self._input_counts(self._inputs(in_spike_times))
 
     def input_steps(self, in_spike_times: Float[Array, "in_size K"]) -> Int[Array, "in_size K"]:
         """The grid step `k` (`1..n_steps`) that delivers each input spike (`n_steps + 1`:
         never). `counts` of step `k` are `sum(steps == k, axis=1)`: a trial's inputs
         without a `(n_steps, in_size)` array, for rules whose memory must not grow with it."""
-        return self._input_steps(self.net._inputs(in_spike_times))
+        return self._input_steps(self._inputs(in_spike_times))
 
     def _apply_reset(self, model: NeuronModel, y: State, s) -> State:
         """`reset_spiked(y, S > 0)`; without `detach_reset`, plus the derivative
@@ -296,6 +278,13 @@ def _solver_step(solver, term, t0, t1, y):
     state = solver.init(term, t0, t1, y, None)
     y1, *_ = solver.step(term, t0, t1, y, None, state, made_jump=True)
     return y1
+
+
+def _trains(spikes, times, until, length: int):
+    """Each output's first `length` spike times up to `until`, `inf`-padded."""
+    hit = jnp.where((spikes > 0) & (times <= until)[:, None], times[:, None], jnp.inf)
+    first = jnp.sort(hit, axis=0)[:length].T
+    return jnp.pad(first, ((0, 0), (0, max(0, length - first.shape[1]))), constant_values=jnp.inf)
 
 
 def _spike_record(spikes, times, max_spikes: int) -> SpikeRecord:

@@ -328,13 +328,16 @@ def test_auto_engine_choice():
     """`engine="auto"`: layered where it can run, except for runs that stop at the
     outputs' first spikes with adaptive steps (the event loop stops the whole network
     there); observations after the first spikes keep it layered."""
-    from eventax._simulate import Recorders
+    from eventax._layered import Layered
+    from eventax._simulate import EventLoop
+    from eventax.simulation import Recorders
 
     eif, lif = ex.FFEvNN([4, 2], 3, ex.EIF, 30.0), ex.FFEvNN([4, 2], 3, ex.LIF, 30.0, thresh=1.0, tsyn=5.0, tmem=10.0)
     assert eif.engine == lif.engine == "auto" and eif.layered and lif.layered
     first = Recorders(stop_at_first_output=True)
     observed = Recorders(stop_at_first_output=True, obs_times=jnp.array([10.0, 20.0]))
-    assert not eif._takes_layered(first) and eif._takes_layered(observed) and eif._takes_layered(Recorders())
-    assert lif._takes_layered(first)
+    assert isinstance(eif._engine(first), EventLoop)
+    assert isinstance(eif._engine(observed), Layered) and isinstance(eif._engine(Recorders()), Layered)
+    assert isinstance(lif._engine(first), Layered)
     recurrent = ex.EvNN(ex.LIF, 3, 10.0, 1, thresh=1.0, tsyn=5.0, tmem=10.0, engine="auto")
-    assert not recurrent.layered and not recurrent._takes_layered(Recorders())
+    assert not recurrent.layered and isinstance(recurrent._engine(Recorders()), EventLoop)

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_int
+
 
 class Batches:
     """Shuffled minibatches of `(x, y)`, kept on device.
@@ -30,7 +32,7 @@ class Batches:
                 f"`x` and `y` must share one leading sample axis; got lengths {sorted(map(str, lengths))}."
             )
         (self.n_samples,) = lengths
-        _check_int("seed", seed, 0)
+        check_int("seed", seed, 0)
         is_int = isinstance(batch_size, (int, np.integer)) and not isinstance(batch_size, bool)
         if not (is_int and 1 <= batch_size <= self.n_samples):
             raise ValueError(
@@ -51,13 +53,13 @@ class Batches:
 
     def order(self, e: int) -> jax.Array:
         """The sample order of epoch `e`: a permutation of `0..n-1`."""
-        _check_int("e", e, 0)
+        check_int("e", e, 0)
         key = jax.random.fold_in(jax.random.PRNGKey(self.seed), e)
         return jax.random.permutation(key, self.n_samples)
 
     def epoch(self, e: int, start: int = 0) -> Iterator[tuple[Any, Any]]:
         """Yield the `(x_batch, y_batch)` of epoch `e`, from batch `start` on (to resume mid-epoch)."""
-        _check_int("start", start, 0)
+        check_int("start", start, 0)
         order = self.order(e)
         for i in range(start, self.n_batches):
             first = i * self.batch_size
@@ -70,8 +72,3 @@ def _batch(tree, order, first, size):
     """Rows `order[first:first + size]` of every leaf; one compile per batch size."""
     idx = jax.lax.dynamic_slice_in_dim(order, first, size)
     return jax.tree.map(lambda a: jnp.take(a, idx, axis=0), tree)
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")

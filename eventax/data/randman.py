@@ -35,6 +35,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._checks import check_int
+
 _GRID_PER_FREQUENCY = 64  # grid points per unit of the highest frequency `K`
 _REFINE_POINTS = 33  # points of the local grid around a coarse extreme
 
@@ -58,10 +60,10 @@ def randman(
     the samples are grouped by class (class 0 first). `seed` picks the manifolds,
     `sample_seed` (default `seed + 1`) the points on them; the rule is in the module docstring.
     """
-    _check_int("n_samples_per_class", n_samples_per_class, 1)
-    _check_int("seed", seed, 0)
+    check_int("n_samples_per_class", n_samples_per_class, 1)
+    check_int("seed", seed, 0)
     sample_seed = seed + 1 if sample_seed is None else sample_seed
-    _check_int("sample_seed", sample_seed, 0)
+    check_int("sample_seed", sample_seed, 0)
     manifold = _Manifold(n_classes, n_units, dim_manifold, alpha, n_fourier, seed)
     return manifold.sample(n_samples_per_class, sample_seed, _check_positive("duration", duration), shuffle)
 
@@ -87,7 +89,7 @@ def randman_splits(
     if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or len(sizes) == 0:
         raise ValueError(f"`sizes` must be a non-empty sequence of samples per class; got {sizes!r}.")
     for i, size in enumerate(sizes):
-        _check_int(f"sizes[{i}]", size, 1)
+        check_int(f"sizes[{i}]", size, 1)
     duration = _check_positive("duration", duration)
     manifold = _Manifold(n_classes, n_units, dim_manifold, alpha, n_fourier, seed)
     return [manifold.sample(size, seed + 1 + i, duration, shuffle) for i, size in enumerate(sizes)]
@@ -118,7 +120,7 @@ def randman_at(
     if not np.all((coords >= 0.0) & (coords <= 1.0)):
         raise ValueError("`coords` must lie in [0, 1] (no NaN).")
     labels = np.asarray(labels)
-    _check_int("n_classes", n_classes, 1)
+    check_int("n_classes", n_classes, 1)
     if labels.shape != coords.shape[:1] or labels.dtype.kind not in "iu":
         raise ValueError(f"`labels` must be integers of shape ({coords.shape[0]},); got {labels.shape}"
                          f" {labels.dtype}.")
@@ -134,8 +136,8 @@ class _Manifold:
     def __init__(self, n_classes, n_units, dim_manifold, alpha, n_fourier, seed):
         for name, value in (("n_classes", n_classes), ("n_units", n_units),
                             ("dim_manifold", dim_manifold), ("n_fourier", n_fourier)):
-            _check_int(name, value, 1)
-        _check_int("seed", seed, 0)
+            check_int(name, value, 1)
+        check_int("seed", seed, 0)
         alpha = _check_positive("alpha", alpha)
         k = np.arange(1, n_fourier + 1, dtype=np.float64)
         a, b, c = np.random.default_rng([0, seed]).random((3, n_classes, n_units, dim_manifold, n_fourier))
@@ -184,15 +186,6 @@ class _Manifold:
             order = np.random.default_rng([2, sample_seed]).permutation(labels.size)
             coords, labels = coords[order], labels[order]
         return self.times(coords, labels, duration), labels
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_int(name, value, minimum):
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
 
 
 def _check_positive(name, value) -> float:

@@ -27,6 +27,8 @@ import math
 
 import numpy as np
 
+from .._checks import check_int
+
 XOR_TRAIN = {"size": 5000, "seed": 1000}
 XOR_VALIDATION = {"size": 1000, "seed": 1001}
 XOR_TEST = {"size": 1000, "seed": 1002}
@@ -48,9 +50,9 @@ def delayed_xor(
     `m = spikes_per_event` (9 channels by default). Cue times are the cue events'
     un-jittered times; the rule, layout and defaults are in the module docstring.
     """
-    _check_int("size", size, 0)
-    _check_int("seed", seed, 0)
-    _check_int("spikes_per_event", spikes_per_event, 1)
+    check_int("size", size, 0)
+    check_int("seed", seed, 0)
+    check_int("spikes_per_event", spikes_per_event, 1)
     t_max, first_time, jitter = (_check_float(n, v) for n, v in
                                  (("t_max", t_max), ("first_time", first_time), ("jitter", jitter)))
     second_lo, second_hi = _check_window("second_window", second_window)
@@ -86,11 +88,6 @@ def delayed_xor(
         spike_times[rows, group[:, k, None] * m + np.arange(m), k] = times[:, k]
     labels = (values[:, 0] != values[:, 1]).astype(np.int64)
     return spike_times, labels, cue
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
 
 
 def _check_float(name, value) -> float:

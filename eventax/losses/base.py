@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from ..evnn import Simulation
+from ..simulation import Simulation
 
 if TYPE_CHECKING:
     from ..evnn import EvNN

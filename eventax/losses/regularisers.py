@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from ..evnn import Simulation, SpikeRecord
+from ..simulation import Simulation, SpikeRecord
 
 if TYPE_CHECKING:
     from ..evnn import EvNN

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from ..evnn import Simulation
+from ..simulation import Simulation
 from .base import Loss
 
 if TYPE_CHECKING:

@@ -1,0 +1,108 @@
+"""The forward functions of every network, written once on top of its `run`."""
+
+from __future__ import annotations
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._checks import check_int, check_values
+from .simulation import Simulation, SpikeRecord
+
+
+class AbstractNetwork(eqx.Module):
+    """A spiking network that simulates one trial per call of `run`.
+
+    Contract: `run(in_spike_times, *, obs_times, max_spikes, stop_at_first_output,
+    until, train_length) -> Simulation` simulates one trial of input spikes
+    `(in_size, K)` (`inf`: no spike) from `t0` and records what is asked:
+
+    - `obs_times`: the output states there (`Simulation.states`);
+    - `max_spikes > 0`: every spike (`Simulation.spikes`; an error if more occur);
+    - `train_length > 0`: each output's first spike times (`Simulation.trains`);
+    - the trial ends at `until`, else at the last of `obs_times`, else at
+      `max_solver_time`; with `stop_at_first_output` it may end once every output
+      has spiked and every observation is made.
+
+    The attributes below describe the network; `ttfs`, `state_at_t`,
+    `spikes_until_t` and `record` are defined here from `run`.
+    """
+
+    n_neurons: eqx.AbstractVar[int]
+    in_size: eqx.AbstractVar[int]
+    output_indices: eqx.AbstractVar[tuple[int, ...]]
+    t0: eqx.AbstractVar[float]
+    max_solver_time: eqx.AbstractVar[float]
+    max_event_steps: eqx.AbstractVar[int]
+    output_no_spike_value: eqx.AbstractVar[float]
+    dtype: eqx.AbstractVar[object]
+
+    @abc.abstractmethod
+    def run(
+        self,
+        in_spike_times: Float[Array, "in_size K"],
+        *,
+        obs_times: Float[Array, " n_times"] | None = None,
+        max_spikes: int = 0,
+        stop_at_first_output: bool = False,
+        until: float | None = None,
+        train_length: int = 0,
+    ) -> Simulation:
+        """One trial, recording what is asked (see the class docstring)."""
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.output_indices)
+
+    def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
+        """First spike time of each output neuron (`output_no_spike_value` if none)."""
+        first = self.run(in_spike_times, stop_at_first_output=True).first_spikes
+        return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
+
+    def state_at_t(
+        self, in_spike_times: Float[Array, "in_size K"], comp_times: Float[Array, " n_times"]
+    ) -> Float[Array, "n_out n_times channels"]:
+        """Observed state of the output neurons at `comp_times` (left limits at events)."""
+        return self.run(in_spike_times, obs_times=self._times("comp_times", comp_times)).states
+
+    def spikes_until_t(
+        self, in_spike_times: Float[Array, "in_size K"], final_time: float, max_spikes: int = 100
+    ) -> Float[Array, "n_out max_spikes"]:
+        """The first `max_spikes` spike times of each output neuron up to `final_time`."""
+        check_int("max_spikes", max_spikes, 1)
+        final_time = self._times("final_time", final_time).reshape(())
+        trains = self.run(in_spike_times, until=final_time, train_length=max_spikes).trains
+        return jnp.where(jnp.isinf(trains), self.output_no_spike_value, trains)
+
+    def record(self, in_spike_times: Float[Array, "in_size K"], max_spikes: int | None = None) -> SpikeRecord:
+        """Every spike of every neuron until `max_solver_time`, in time order (an
+        error if more than `max_spikes`, default `max_event_steps`)."""
+        max_spikes = self.max_event_steps if max_spikes is None else max_spikes
+        check_int("max_spikes", max_spikes, 1)
+        return self.run(in_spike_times, max_spikes=max_spikes).spikes
+
+    # ------------------------------------------------------------------ validation
+
+    def _inputs(self, in_spike_times) -> Array:
+        x = jnp.asarray(in_spike_times)
+        if x.ndim != 2 or x.shape[0] != self.in_size:
+            raise ValueError(
+                f"`in_spike_times` must have shape (in_size={self.in_size}, K); got {x.shape}."
+                " Use `jax.vmap` for a batch."
+            )
+        if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+            raise ValueError(f"`in_spike_times` must be real-valued; got dtype {x.dtype}.")
+        x = x.astype(self.dtype)
+        bad = jnp.isnan(x) | (x < self.t0)
+        msg = f"`in_spike_times` must not contain NaN or times before t0={self.t0} (use inf for 'no spike')."
+        return check_values(x, bad, msg)
+
+    def _times(self, name, times) -> Array:
+        t = jnp.atleast_1d(jnp.asarray(times, self.dtype))
+        if t.ndim != 1 or t.shape[0] == 0:
+            raise ValueError(f"`{name}` must be a scalar or a non-empty 1-D array; got shape {t.shape}.")
+        bad = ~jnp.isfinite(t) | (t < self.t0) | (t > self.max_solver_time)
+        msg = f"`{name}` must be finite and within [t0, max_solver_time] = [{self.t0}, {self.max_solver_time}]."
+        return check_values(t, bad, msg)

@@ -1,0 +1,84 @@
+"""The forward functions written once on top of `run` (`eventax._network`), for both networks.
+
+Each forward function must equal what one `run` records, and `run`'s recorders
+must agree with each other: the trains' first entries are the first spikes, the
+trains are the spike log's entries of each output, and `until` cuts both. Exact
+equality is right: the same simulation (same engine, same steps) produces them.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eventax as ex
+from eventax._network import AbstractNetwork
+
+X = jnp.array([[3.0], [10.0], [20.0], [5.0], [0.0]])
+
+
+def _networks():
+    net = ex.FFEvNN([10, 3], 5, ex.LIF, 30.0, key=jax.random.PRNGKey(0), wmean=2.0, wlim=3.0)
+    return {"event": net, "fixed_step": net.fixed_step(0.05)}
+
+
+@pytest.fixture(params=["event", "fixed_step"], scope="module")
+def net(request):
+    return _networks()[request.param]
+
+
+def test_both_networks_share_the_forward_functions(net):
+    assert isinstance(net, AbstractNetwork)
+    for name in ("ttfs", "state_at_t", "spikes_until_t", "record"):
+        assert getattr(type(net), name) is getattr(AbstractNetwork, name), name
+
+
+def test_trains_are_the_outputs_spikes_in_the_log(net):
+    sim = net.run(X, max_spikes=200, train_length=4)
+    log = sim.spikes
+    assert int(log.n_spikes) > 3, "the network must spike for this test to mean anything"
+    for slot, neuron in enumerate(net.output_indices):
+        own = np.sort(np.asarray(log.times)[np.asarray(log.neurons) == neuron])[:4]
+        expected = np.full(4, np.inf)
+        expected[: own.size] = own
+        np.testing.assert_array_equal(np.asarray(sim.trains[slot]), expected)
+        assert sim.trains[slot, 0] == sim.first_spikes[slot]
+    assert np.isfinite(np.asarray(sim.trains)).sum() >= 2
+
+
+def test_until_ends_the_trial(net):
+    full = net.run(X, train_length=4)
+    first = np.asarray(full.trains)
+    cut = float(np.min(first[np.isfinite(first)])) + 0.5  # after the earliest output spike
+    part = net.run(X, until=cut, train_length=4)
+    np.testing.assert_array_equal(np.asarray(part.trains), np.where(first <= cut, first, np.inf))
+    assert float(part.t_stop) == pytest.approx(cut)
+    np.testing.assert_array_equal(
+        np.asarray(net.spikes_until_t(X, cut, 4)),
+        np.where(first <= cut, first, net.output_no_spike_value),
+    )
+
+
+def test_forward_functions_are_runs(net):
+    times = jnp.array([4.0, 12.0])
+    observed = net.run(X, obs_times=times)
+    np.testing.assert_array_equal(np.asarray(net.state_at_t(X, times)), np.asarray(observed.states))
+    logged = net.run(X, max_spikes=200)
+    rec = net.record(X, 200)
+    np.testing.assert_array_equal(np.asarray(rec.times), np.asarray(logged.spikes.times))
+    np.testing.assert_array_equal(np.asarray(rec.neurons), np.asarray(logged.spikes.neurons))
+    first = np.asarray(net.run(X, stop_at_first_output=True).first_spikes)
+    np.testing.assert_array_equal(np.asarray(net.ttfs(X)), np.where(np.isinf(first), net.output_no_spike_value, first))
+
+
+def test_bad_run_arguments_name_themselves(net):
+    with pytest.raises(ValueError, match="train_length"):
+        net.run(X, train_length=-1)
+    with pytest.raises(ValueError, match="`until` must be finite and within"):
+        net.run(X, until=31.0)
+
+
+def test_observations_after_until_are_refused():
+    net = _networks()["event"]
+    with pytest.raises(ValueError, match="`obs_times` must not be later than `until`"):
+        net.run(X, obs_times=jnp.array([5.0, 20.0]), until=10.0)
