@@ -246,3 +246,18 @@ def test_multi_neuron_model_dendritic_hidden_li_output_trains():
         leaves = jax.tree_util.tree_leaves(sub)
         assert all(bool(jnp.all(jnp.isfinite(a))) for a in leaves)
     assert bool(jnp.any(g[0].weights != 0)) and bool(jnp.any(g[1].weights != 0))
+
+
+def test_mixed_models_agree_on_defaults():
+    """Mixed models share adaptive settings where they agree on the solver; models whose
+    bundles differ only in the engine (QIF runs layered) get `engine="auto"`."""
+    from eventax.neuron_models.multi import agreed_defaults
+
+    qif, eif, li = ex.QIF.network_defaults, ex.EIF.network_defaults, ex.LI.network_defaults
+    assert qif["engine"] == "layered" and eif["engine"] == "auto"
+    assert agreed_defaults([ex.QIF]) == qif
+    assert agreed_defaults([ex.QIF, ex.EIF]) == {**qif, "engine": "auto"} == eif
+    assert agreed_defaults([ex.QIF, ex.LI]) == {**qif, "engine": "auto"}
+    assert agreed_defaults([ex.EIF, ex.LI]) == eif
+    net = ex.FFEvNN([4, 2], 3, ex.QIF, 30.0)
+    assert net.engine == "layered" and isinstance(net.stepsize_controller, dfx.PIDController)

@@ -146,10 +146,13 @@ class MultiNeuronModel(NeuronModel):
 def agreed_defaults(models) -> dict[str, Any]:
     """`network_defaults` shared by every model (classes or instances); where they
     differ only in that some take adaptive steps with the same solver, those adaptive
-    settings (they keep every model's spike times accurate); else `{}`."""
+    settings (they keep every model's spike times accurate); else `{}`. Models that
+    agree on all but the engine get `engine="auto"`."""
     found = [dict(m.network_defaults) for m in models]
     if not found or not all(found):
         return {}
+    if len({d.get("engine") for d in found}) > 1:
+        found = [{**d, "engine": "auto"} for d in found]
     if all(d == found[0] for d in found):
         return found[0]
     adaptive = [d for d in found if "stepsize_controller" in d]

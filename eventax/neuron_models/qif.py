@@ -53,7 +53,10 @@ class QIF(CurrentSynapses):
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
 
     input_channel: ClassVar[int] = 1
-    network_defaults: ClassVar[dict[str, Any]] = ADAPTIVE_NETWORK_DEFAULTS
+    # The layered engine, also for runs that stop at the first output spikes: on
+    # yy-5-50-3 TTFS it is 1.2-1.4x the event loop's speed (fwd and fwd+bwd, paired
+    # runs) and 3x as accurate (median error 1.4e-5 against 4.1e-5).
+    network_defaults: ClassVar[dict[str, Any]] = {**ADAPTIVE_NETWORK_DEFAULTS, "engine": "layered"}
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
