@@ -106,22 +106,29 @@ def main(argv=None) -> None:
         print(json.dumps(row), flush=True)
         rows.append(row)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / "data_parallel.jsonl", "a") as f:
+    log = RESULTS / "data_parallel.jsonl"
+    with open(log, "a") as f:
         for row in rows:
             f.write(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), **row}) + "\n")
+    latest = {}  # the table: the latest run of every config measured so far
+    for line in log.read_text().splitlines():
+        row = json.loads(line)
+        latest[row["config"]] = row
+    rows = list(latest.values())
     lines = [
         "# Data-parallel training: 1 process vs 2 processes x 1 CPU device (gloo), same global batch",
         "",
-        f"`python experiments/data_parallel.py --epochs {args.epochs}`; epoch time = training steps + validation,",
+        "`python experiments/data_parallel.py [--configs ...]` (latest run per config, its date in",
+        "`data_parallel.jsonl`); epoch time = training steps + validation,",
         "median over epochs 2.. (epoch 1 compiles). Both runs train the same network; `val accuracy` gives",
         "each run's validation accuracy at the last epoch (equal up to float rounding of the batch mean).",
         "",
-        "| config | batch | 1 process: s/epoch | s/step | 2 processes: s/epoch | s/step | ratio 2/1 | val accuracy 1 / 2 |",
-        "|---|---:|---:|---:|---:|---:|---:|---|",
+        "| config | batch | epochs | 1 process: s/epoch | s/step | 2 processes: s/epoch | s/step | ratio 2/1 | val accuracy 1 / 2 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| `{r['config']}` | {r['batch_size']} | {r['epoch_s_1']:.2f} | {r['step_s_1']:.3f} "
+            f"| `{r['config']}` | {r['batch_size']} | {r['epochs']} | {r['epoch_s_1']:.2f} | {r['step_s_1']:.3f} "
             f"| {r['epoch_s_2']:.2f} | {r['step_s_2']:.3f} | {r['ratio']:.2f} | {r['val_accuracy_1'][-1]:.3f} / {r['val_accuracy_2'][-1]:.3f} |"
         )
     (RESULTS / "data_parallel.md").write_text("\n".join(lines) + "\n")

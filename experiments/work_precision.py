@@ -57,7 +57,7 @@ NONLINEAR = {
                    dict(layer_capacity=1000, max_event_steps=4000)),
 }
 NONLINEAR_SETTINGS = [
-    ("library defaults (Tsit5, PID 1e-6, auto)", None, None, None),
+    ("library defaults (Tsit5, PID 1e-6, the model's engine)", None, None, None),
     ("previous defaults: loop Euler 0.01", "loop", "Euler", 0.01),
     ("loop Tsit5 PID rtol 1e-5", "loop", "Tsit5", "pid1e-5"),
     ("loop Tsit5 PID rtol 1e-6", "loop", "Tsit5", "pid1e-6"),
