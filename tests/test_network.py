@@ -3,7 +3,9 @@
 Each forward function must equal what one `run` records, and `run`'s recorders
 must agree with each other: the trains' first entries are the first spikes, the
 trains are the spike log's entries of each output, and `until` cuts both. Exact
-equality is right: the same simulation (same engine, same steps) produces them.
+equality where one program records both; a relative 1e-6 (a few float32 ulp)
+between two programs that take the same steps (XLA may order their arithmetic
+differently).
 """
 
 import jax
@@ -51,11 +53,12 @@ def test_until_ends_the_trial(net):
     first = np.asarray(full.trains)
     cut = float(np.min(first[np.isfinite(first)])) + 0.5  # after the earliest output spike
     part = net.run(X, until=cut, train_length=4)
-    np.testing.assert_array_equal(np.asarray(part.trains), np.where(first <= cut, first, np.inf))
+    # The same steps up to `cut`, in another compiled program: equal up to a few ulp.
+    np.testing.assert_allclose(np.asarray(part.trains), np.where(first <= cut, first, np.inf), rtol=1e-6)
     assert float(part.t_stop) == pytest.approx(cut)
-    np.testing.assert_array_equal(
+    np.testing.assert_allclose(
         np.asarray(net.spikes_until_t(X, cut, 4)),
-        np.where(first <= cut, first, net.output_no_spike_value),
+        np.where(first <= cut, first, net.output_no_spike_value), rtol=1e-6,
     )
 
 
