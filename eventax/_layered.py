@@ -460,8 +460,9 @@ class _Layer:
             retook=jnp.zeros((m,), bool),
             y=self.model.init_state(m),
             ptr=jnp.zeros((m,), jnp.int32),
-            log_t=jnp.full((self.capacity,), jnp.inf, dtype),
-            log_j=jnp.full((self.capacity,), -1, jnp.int32),
+            # (one slot more: where the neurons that do not spike write)
+            log_t=jnp.full((self.capacity + 1,), jnp.inf, dtype),
+            log_j=jnp.full((self.capacity + 1,), -1, jnp.int32),
             count=jnp.asarray(0, jnp.int32),
             first=jnp.full((m,), jnp.inf, dtype),
         )
@@ -520,7 +521,7 @@ class _Layer:
         spiked = crossed | lifted
         y = model.reset_spiked(y, spiked)
 
-        at = jnp.where(spiked, c.count + jnp.cumsum(spiked) - 1, self.capacity)
+        at = jnp.where(spiked, jnp.minimum(c.count + jnp.cumsum(spiked) - 1, self.capacity), self.capacity)
         trains, train_count = c.trains, c.train_count
         if self.rec.train_length:
             k = jnp.where(spiked[pos], train_count[slot], self.rec.train_length)
@@ -532,8 +533,8 @@ class _Layer:
             retook=retook,
             y=y,
             ptr=c.ptr + due.astype(jnp.int32),
-            log_t=c.log_t.at[at].set(t, mode="drop"),
-            log_j=c.log_j.at[at].set(jnp.asarray(self.pop, jnp.int32), mode="drop"),
+            log_t=c.log_t.at[at].set(t),
+            log_j=c.log_j.at[at].set(jnp.asarray(self.pop, jnp.int32)),
             count=c.count + jnp.sum(spiked, dtype=jnp.int32),
             first=jnp.where(spiked & jnp.isinf(c.first), t, c.first),
             observations=observations,
@@ -558,19 +559,28 @@ class _Layer:
             return eqxi.while_loop(
                 lambda c: jnp.any(~self.finished(c)),
                 lambda c: self.iteration(events, c),
-                c, max_steps=most, kind="checkpointed", checkpoints=saved,
+                c, max_steps=most, kind="checkpointed", checkpoints=saved, buffers=_log,
             )
 
         c = self.init(c)
         most, saved = bound
-        size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c))
+        size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c)) - c.log_t.size - c.log_j.size
         if most <= _MAX_CHECKPOINTS and most * size <= _SAVE_ALL:
-            return loop(c, most, most)
-        saved = min(saved, most, _MAX_CHECKPOINTS)
-        c = loop(c, saved, saved)
-        if most > saved:
-            c = loop(c, most - saved, min(most - saved, _CONTINUATION_CHECKPOINTS))
-        return c
+            c = loop(c, most, most)
+        else:
+            saved = min(saved, most, _MAX_CHECKPOINTS)
+            c = loop(c, saved, saved)
+            if most > saved:
+                c = loop(c, most - saved, min(most - saved, _CONTINUATION_CHECKPOINTS))
+        return c._replace(log_t=c.log_t[: self.capacity], log_j=c.log_j[: self.capacity])
+
+
+def _log(c: _Carry):
+    """The spike log, as the loop's write-only buffers: every slot is written once and
+    never read inside the loop, so the loop need not save it per iteration. (The spare
+    last slot, which non-spiking neurons overwrite, breaks the write-once rule; it is
+    cut off after the loop, so its cotangent is zero and its gradient never read.)"""
+    return c.log_t, c.log_j
 
 
 def _select(pred, a, b):
