@@ -319,12 +319,15 @@ def _fwdbwd_worker(args, net, x, labels, data):
 
 
 def time_calls(fn, fn_args, repeats: int, batch: int) -> dict:
-    """First (compiling, warm-up) call, then `repeats` timed calls; medians."""
+    """First (compiling) call, one untimed warm-up call, then `repeats` timed calls;
+    medians. (Without the warm-up, the first case a process measured ran up to 2x slow:
+    the first calls after a compilation still allocate and fault in memory.)"""
     import jax
 
     start = time.perf_counter()
     jax.block_until_ready(fn(*fn_args))
     first = time.perf_counter() - start
+    jax.block_until_ready(fn(*fn_args))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
