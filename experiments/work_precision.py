@@ -8,8 +8,10 @@ uses the Yin-Yang configs' neuron parameters and weights drawn from their `wmean
 float64 with Tsit5 and PIDController rtol = atol = 1e-10. Each reference is checked
 against the general event loop in float64 with Tsit5 at constant step 0.005 or 0.01
 (printed).
-Every setting runs on the same saved weights and inputs as `benchmark.py`, in one
-process, so the speed ratios between rows are from the same run. With `--jaxsnn`
+Every setting runs on the same saved weights and inputs as `benchmark.py`, each in
+its own fresh worker process (as the peer does: a row measured after the float64
+reference in the same process ran up to 2x slow), one after the other in the same run.
+With `--jaxsnn`
 (tmem 10 only: its closed form needs tmem = 2 tsyn) the peer runs right after, in its
 own virtual environment (`experiments/bench_jaxsnn.py`), and its spike times are
 scored against the same reference.
@@ -128,15 +130,18 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--jaxsnn", default=None, help="python of jaxsnn's venv (tmem 10 only)")
+    p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
-    import equinox as eqx
     import jax
     import jax.numpy as jnp
-    import optax
 
     jax.config.update("jax_enable_x64", True)
     lif = args.model == "LIF"
+    settings = SETTINGS if lif else NONLINEAR_SETTINGS
+    if args.worker is not None:
+        print(json.dumps(_measure(args, settings[args.worker])))
+        return
     weights = bench.load_or_write_weights(50)[0] if lif else model_weights(args.model)
     x, labels = bench.make_inputs(args.batch)
 
@@ -149,31 +154,60 @@ def main(argv=None):
     check = np.asarray(jax.jit(jax.vmap(check_net.ttfs))(jnp.asarray(x[:64], jnp.float64)))
     print(f"reference vs event loop (float64, 64 samples): median/max/flips {errors(check, ref[:64])}")
 
+    out = Path(__file__).resolve().parents[1] / "results" / "work_precision.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print("| setting | median err | max err | flips | fwd /s | fwd+bwd /s | compile fwd+bwd s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = []
+    for i, (label, *_) in enumerate(settings):
+        row = _worker(argv, i)
+        med, mx, flips = errors(np.asarray(row.pop("ttfs"), float), ref)
+        row.update(setting=label, median_error=med, max_error=mx, flips=flips)
+        _emit(out, row, rows)
+    if args.jaxsnn and lif and args.tmem == 10.0:
+        _emit(out, _jaxsnn(args, ref), rows)
+    name = f"tmem{args.tmem:g}" if lif else args.model
+    _plot(rows, out.parent / f"work_precision_{name}.png")
+
+
+def _worker(argv, i):
+    """Row `i`, measured in a fresh process."""
+    import subprocess
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    done = subprocess.run([sys.executable, __file__, *argv, "--worker", str(i)],
+                          capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"row {i} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _measure(args, setting):
+    """One row in this process: spike times (float32) and speeds."""
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    _, engine, solver, step = setting
+    lif = args.model == "LIF"
+    weights = bench.load_or_write_weights(50)[0] if lif else model_weights(args.model)
+    x, labels = bench.make_inputs(args.batch)
+    network = build(weights, args.tmem, engine, solver, step, jnp.float32, args.model)
+
     def loss(net, xb, yb):
         t = jax.vmap(net.ttfs)(xb)
         t = jnp.where(jnp.isfinite(t), t, 30.0)
         return optax.softmax_cross_entropy_with_integer_labels(-t, yb).mean()
 
     xb, yb = jnp.asarray(x, jnp.float32), jnp.asarray(labels)
-    out = Path(__file__).resolve().parents[1] / "results" / "work_precision.jsonl"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    print("| setting | median err | max err | flips | fwd /s | fwd+bwd /s | compile fwd+bwd s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    rows = []
-    for label, engine, solver, step in SETTINGS if lif else NONLINEAR_SETTINGS:
-        network = net(engine, solver, step, jnp.float32)
-        fwd = jax.jit(jax.vmap(network.ttfs))
-        med, mx, flips = errors(np.asarray(fwd(xb)), ref)
-        sf, _ = timed(fwd, (xb,), args.repeats, args.batch)
-        sb, cb = timed(eqx.filter_jit(eqx.filter_value_and_grad(loss)), (network, xb, yb), args.repeats, args.batch)
-        row = dict(setting=label, model=args.model, tmem=args.tmem if lif else None, batch=args.batch, median_error=med, max_error=mx,
-                   flips=flips, fwd_per_s=sf, fwdbwd_per_s=sb, compile_fwdbwd_s=cb,
-                   date=time.strftime("%Y-%m-%d"))
-        _emit(out, row, rows)
-    if args.jaxsnn and lif and args.tmem == 10.0:
-        _emit(out, _jaxsnn(args, ref), rows)
-    name = f"tmem{args.tmem:g}" if lif else args.model
-    _plot(rows, out.parent / f"work_precision_{name}.png")
+    fwd = jax.jit(jax.vmap(network.ttfs))
+    ttfs = np.asarray(fwd(xb), float)
+    sf, _ = timed(fwd, (xb,), args.repeats, args.batch)
+    sb, cb = timed(eqx.filter_jit(eqx.filter_value_and_grad(loss)), (network, xb, yb), args.repeats, args.batch)
+    return dict(model=args.model, tmem=args.tmem if lif else None, batch=args.batch,
+                fwd_per_s=sf, fwdbwd_per_s=sb, compile_fwdbwd_s=cb, date=time.strftime("%Y-%m-%d"),
+                ttfs=ttfs.tolist())  # (json writes inf as Infinity and reads it back)
 
 
 def _emit(out, row, rows):
