@@ -10,7 +10,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from . import _params
 from ._params import check_wmask, parameter, trainable_set
-from .base import Constant, CurrentSynapses
+from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
 class ALIF(CurrentSynapses):
@@ -49,6 +49,7 @@ class ALIF(CurrentSynapses):
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem", "ta")
 
     input_channel: ClassVar[int] = 1
+    network_defaults: ClassVar[dict[str, Any]] = LINEAR_NETWORK_DEFAULTS
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import diffrax as dfx
 import jax.numpy as jnp
 from jax import random
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
-from .base import Constant, CurrentSynapses
+from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 class LIF(CurrentSynapses):
     r"""Current-based leaky integrate-and-fire neuron.
@@ -39,11 +38,7 @@ class LIF(CurrentSynapses):
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
 
     input_channel: ClassVar[int] = 1
-    # yy-5-50-3 (tmem 10 and 20), float32: median first-spike error 5e-7, max 3e-6
-    # against float64 (experiments/work_precision.py).
-    network_defaults: ClassVar[dict[str, Any]] = {
-        "solver": dfx.Tsit5(), "solver_stepsize": 1.0, "engine": "auto",
-    }
+    network_defaults: ClassVar[dict[str, Any]] = LINEAR_NETWORK_DEFAULTS
 
     weights: Float[Array, "pre neurons"]
     ic: Float[Array, " neurons"]
