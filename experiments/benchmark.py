@@ -142,7 +142,6 @@ def build_network(impl: str, weights: np.ndarray, cfg: dict):
 
 def _build_ours(weights, cfg):
     import diffrax as dfx
-    import jax.numpy as jnp
     import optimistix as optx
 
     import eventax as ev
