@@ -291,10 +291,11 @@ _yy_value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(_yy_loss, has_aux=
 
 
 def test_yinyang_float32_value_and_grad_and_save_load(tmp_path):
-    """FFEvNN([50, 3]) of dendritic neurons on 8 Yin-Yang samples: finite loss and
-    gradients, some outputs spike, and a saved-and-loaded network is identical."""
+    """FFEvNN([3]) of dendritic neurons, the Yin-Yang configs' network, at the model's
+    default solver settings, on 8 Yin-Yang samples: finite loss and gradients, some
+    outputs spike, and a saved-and-loaded network is identical."""
     net = ex.FFEvNN(
-        [50, 3], 5, DendriticNeuron, 30.0, key=jax.random.PRNGKey(0), wmean=1.0, wlim=2.0,
+        [3], 5, DendriticNeuron, 30.0, key=jax.random.PRNGKey(0), wmean=1.0, wlim=2.0,
         output_no_spike_value=30.0, trainable=("tsyn", "tden", "gdca", "v1"),
     )
     (loss, times), grads = _yy_value_and_grad(net, X_YY, Y_YY)
