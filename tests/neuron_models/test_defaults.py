@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import eventax as ex
+from eventax.data import yin_yang, yin_yang_spikes
 from eventax.simulation import Recorders
 
 MODELS = {
@@ -35,12 +36,6 @@ MODELS = {
     ),
     "Dendritic": (ex.Dendritic, [3], dict(n_dendrites=7, tmem=10.0, wmean=1.0, wlim=2.0), {}),
 }
-
-
-def _inputs(n=8):
-    p = np.random.default_rng(0).uniform(0.0, 1.0, (n, 2))
-    x = np.stack([p[:, 0], p[:, 1], 1 - p[:, 0], 1 - p[:, 1], np.zeros(n)], axis=1) * 30.0
-    return x[:, :, None]
 
 
 def _same_parameters(net, ref_net):
@@ -58,7 +53,7 @@ def _same_parameters(net, ref_net):
 @pytest.mark.parametrize("name", list(MODELS))
 def test_defaults_are_accurate(name, x64):
     cls, sizes, params, extra = MODELS[name]
-    x = _inputs()
+    x = yin_yang_spikes(yin_yang(size=8, seed=0)[0], 30.0)
     net = ex.FFEvNN(sizes, 5, cls, 30.0, key=jax.random.PRNGKey(0), dtype=jnp.float32, **params, **extra)
     engine = net._engine(Recorders(stop_at_first_output=True))
     other = "loop" if type(engine).__name__ == "Layered" else "layered"
