@@ -16,8 +16,8 @@ from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 class ALIF(CurrentSynapses):
     r"""Current-based LIF neuron with a spike-triggered adaptive threshold.
 
-    State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current),
-    `y[:, 2] = a` (adaptation trace, starts at 0):
+    State `(v, i, a)`, one `(neurons,)` array each: membrane, synaptic current,
+    adaptation trace (starts at 0):
 
         tmem dv/dt = -v + i + ic,     tsyn di/dt = -i,     ta da/dt = -a.
 
@@ -115,27 +115,23 @@ class ALIF(CurrentSynapses):
             random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
         )
 
-    def init_state(self, n_neurons: int) -> Float[Array, "neurons 3"]:
-        return jnp.zeros((n_neurons, 3), self.dtype)
+    def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:
+        zeros = jnp.zeros((n_neurons,), self.dtype)
+        return zeros, zeros, zeros
 
-    def dynamics(self, t, y: Float[Array, "neurons 3"], args: Any) -> Float[Array, "neurons 3"]:
-        v, i, a = y[:, 0], y[:, 1], y[:, 2]
+    def dynamics(self, t, y, args: Any):
+        v, i, a = y
         dv = (-v + i + self.ic) / self.param(self.tmem)
-        di = -i / self.param(self.tsyn)
-        da = -a / self.param(self.ta)
-        return jnp.stack([dv, di, da], axis=1)
+        return dv, -i / self.param(self.tsyn), -a / self.param(self.ta)
 
-    def spike_condition(self, t, y: Float[Array, "neurons 3"]) -> Float[Array, " neurons"]:
-        return y[:, 0] - (self.param(self.thresh) + self.param(self.beta) * y[:, 2])
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
+        v, _, a = y
+        return v - (self.param(self.thresh) + self.param(self.beta) * a)
 
+    def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
+        v, i, a = y
+        return jnp.where(spike_mask, self.param(self.vreset), v), i, a + spike_mask.astype(a.dtype)
 
-    def reset_spiked(
-        self, y: Float[Array, "neurons 3"], spike_mask: Bool[Array, " neurons"]
-    ) -> Float[Array, "neurons 3"]:
-        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
-        a = y[:, 2] + spike_mask.astype(y.dtype)
-        return y.at[:, 0].set(v).at[:, 2].set(a)
-
-    def observe(self, y: Float[Array, "neurons 3"]) -> Float[Array, "neurons 3"]:
-        return y
+    def observe(self, y) -> Float[Array, "neurons 3"]:
+        return jnp.stack(y, axis=1)
 

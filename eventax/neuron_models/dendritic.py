@@ -41,8 +41,9 @@ class DendriticNeuron(NeuronModel):
     two inputs of weight 3 on one dendrite, one input lifts `vd` to 1.23 and
     the soma spikes; both lift it to 2.46 and the soma stays below threshold.
 
-    State `y` `(n_neurons, 1 + 3 N)` = `(v, i_1..i_N, vd_1..vd_N, d_1..d_N)`,
-    all 0 at `t0`; `observe` returns it unchanged. Spike when `v` crosses
+    State `(v, i, vd, d)`: `v` `(n_neurons,)` and the dendrites' `i`, `vd`, `d`
+    `(n_neurons, N)` each, all 0 at `t0`; `observe` returns them side by side,
+    `(n_neurons, 1 + 3 N)` = `(v, i_1..i_N, vd_1..vd_N, d_1..d_N)`. Spike when `v` crosses
     `thresh` upwards; reset `v -> vreset` (dendrites are not reset).
 
     Synapses: `weights[k, j, n]` `(n_neurons + in_size, n_neurons, N)`; a spike
@@ -161,10 +162,6 @@ class DendriticNeuron(NeuronModel):
             random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
         )
 
-    def _split(self, y):
-        nd = self.n_dendrites
-        return y[:, 0], y[:, 1 : 1 + nd], y[:, 1 + nd : 1 + 2 * nd], y[:, 1 + 2 * nd :]
-
     def dendritic_drive(
         self, vd: Float[Array, "neurons dendrites"]
     ) -> Float[Array, "neurons dendrites"]:
@@ -174,45 +171,40 @@ class DendriticNeuron(NeuronModel):
         h = 0.5 * (1.0 - jnp.tanh((vd - p(self.v3)) / p(self.v4)))
         return p(self.gdca) * m * h
 
-    def init_state(self, n_neurons: int) -> Float[Array, "neurons channels"]:
-        return jnp.zeros((n_neurons, 1 + 3 * self.n_dendrites), self.dtype)
+    def init_state(self, n_neurons: int) -> tuple[Float[Array, "neurons *dendrites"], ...]:
+        dendrites = jnp.zeros((n_neurons, self.n_dendrites), self.dtype)
+        return jnp.zeros((n_neurons,), self.dtype), dendrites, dendrites, dendrites
 
-    def dynamics(
-        self, t, y: Float[Array, "neurons channels"], args: Any
-    ) -> Float[Array, "neurons channels"]:
+    def dynamics(self, t, y, args: Any):
         p = self.param
-        v, i, vd, d = self._split(y)
+        v, i, vd, d = y
         soma_in = jnp.sum(d + p(self.gc) * vd, axis=1)
         dv = (-v + self.ic + soma_in) / p(self.tmem)
         di = -i / p(self.tsyn)
         dvd = (-vd + i) / p(self.tden)
         dd = (-d + self.dendritic_drive(vd)) / p(self.tdca)
-        return jnp.concatenate([dv[:, None], di, dvd, dd], axis=1)
+        return dv, di, dvd, dd
 
-    def spike_condition(self, t, y: Float[Array, "neurons channels"]) -> Float[Array, " neurons"]:
-        return y[:, 0] - self.param(self.thresh)
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
+        return y[0] - self.param(self.thresh)
 
     def input_spike(
-        self,
-        y: Float[Array, "neurons channels"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons channels"]:
+        self, y, from_idx: Int[Array, ""], to_idx: Int[Array, " targets"], valid_mask: Bool[Array, " targets"]
+    ):
         w = self.weights[from_idx, to_idx]
         if self.dendrite_mask is not None:
             w = w * jnp.asarray(self.dendrite_mask.value)[from_idx, to_idx]
         w = jnp.where(valid_mask[:, None], w, 0.0)
-        return y.at[to_idx, 1 : 1 + self.n_dendrites].add(w)
+        v, i, vd, d = y
+        return v, i.at[to_idx].add(w), vd, d
 
-    def reset_spiked(
-        self, y: Float[Array, "neurons channels"], spike_mask: Bool[Array, " neurons"]
-    ) -> Float[Array, "neurons channels"]:
-        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
-        return y.at[:, 0].set(v)
+    def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
+        v, i, vd, d = y
+        return jnp.where(spike_mask, self.param(self.vreset), v), i, vd, d
 
-    def observe(self, y: Float[Array, "neurons channels"]) -> Float[Array, "neurons channels"]:
-        return y
+    def observe(self, y) -> Float[Array, "neurons channels"]:
+        v, i, vd, d = y
+        return jnp.concatenate([v[:, None], i, vd, d], axis=1)
 
 
 Dendritic = DendriticNeuron

@@ -35,7 +35,7 @@ class EGRU(NeuronModel):
     its spike-driven candidate drive, as in the "reset-after" GRU
     `z = tanh(b + r ⊙ W h)`; the paper's events carry `c` (graded), here they
     are binary, so a cell never reads another cell's state.
-    State `y[:, 0:4] = (c, i_u, i_r, i_z)`, all 0 at `t0`; `observe` returns
+    State `(c, i_u, i_r, i_z)`, one `(neurons,)` array each, all 0 at `t0`; `observe` returns
     `(c, u, r, z)`.
 
     Event: `c` crosses `thresh` (ϑ) upwards; reset by subtraction `c -> c - ϑ`
@@ -120,45 +120,40 @@ class EGRU(NeuronModel):
             setattr(self, f"W_{g}", w)
             setattr(self, f"b_{g}", b)
 
-    def init_state(self, n_neurons: int) -> Float[Array, "neurons 4"]:
-        return jnp.zeros((n_neurons, 4), self.dtype)
+    def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:
+        zeros = jnp.zeros((n_neurons,), self.dtype)
+        return zeros, zeros, zeros, zeros
 
-    def gates(self, y: Float[Array, "neurons 4"]) -> tuple[Array, Array, Array]:
+    def gates(self, y) -> tuple[Array, Array, Array]:
         """Update, reset and candidate gates `(u, r, z)`, each `(n_neurons,)`."""
-        u = jax.nn.sigmoid(y[:, 1] + self.b_u)
-        r = jax.nn.sigmoid(y[:, 2] + self.b_r)
-        z = jnp.tanh(self.b_z + r * y[:, 3])
-        return u, r, z
+        _, i_u, i_r, i_z = y
+        u = jax.nn.sigmoid(i_u + self.b_u)
+        r = jax.nn.sigmoid(i_r + self.b_r)
+        return u, r, jnp.tanh(self.b_z + r * i_z)
 
-    def dynamics(self, t, y: Float[Array, "neurons 4"], args: Any) -> Float[Array, "neurons 4"]:
+    def dynamics(self, t, y, args: Any):
         u, _, z = self.gates(y)
-        dc = u * (z - y[:, 0]) / self.param(self.tmem)
-        di = -y[:, 1:] / self.param(self.tsyn)[..., None]
-        return jnp.concatenate([dc[:, None], di], axis=1)
+        tsyn = self.param(self.tsyn)
+        return (u * (z - y[0]) / self.param(self.tmem),) + tuple(-i / tsyn for i in y[1:])
 
-    def spike_condition(self, t, y: Float[Array, "neurons 4"]) -> Float[Array, " neurons"]:
-        return y[:, 0] - self.param(self.thresh)
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
+        return y[0] - self.param(self.thresh)
 
     def input_spike(
-        self,
-        y: Float[Array, "neurons 4"],
-        from_idx: Int[Array, ""],
-        to_idx: Int[Array, " targets"],
-        valid_mask: Bool[Array, " targets"],
-    ) -> Float[Array, "neurons 4"]:
-        w = jnp.stack([self.W_u[from_idx, to_idx], self.W_r[from_idx, to_idx],
-                       self.W_z[from_idx, to_idx]], axis=1)
-        return y.at[to_idx, 1:].add(jnp.where(valid_mask[:, None], w, 0.0))
+        self, y, from_idx: Int[Array, ""], to_idx: Int[Array, " targets"], valid_mask: Bool[Array, " targets"]
+    ):
+        jumps = (self.W_u, self.W_r, self.W_z)
+        return (y[0],) + tuple(
+            i.at[to_idx].add(jnp.where(valid_mask, w[from_idx, to_idx], 0.0)) for i, w in zip(y[1:], jumps)
+        )
 
-    def reset_spiked(
-        self, y: Float[Array, "neurons 4"], spike_mask: Bool[Array, " neurons"]
-    ) -> Float[Array, "neurons 4"]:
-        c = jnp.where(spike_mask, y[:, 0] - self.param(self.thresh), y[:, 0])
-        return y.at[:, 0].set(c)
+    def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
+        c = jnp.where(spike_mask, y[0] - self.param(self.thresh), y[0])
+        return (c,) + tuple(y[1:])
 
-    def observe(self, y: Float[Array, "neurons 4"]) -> Float[Array, "neurons 4"]:
+    def observe(self, y) -> Float[Array, "neurons 4"]:
         u, r, z = self.gates(y)
-        return jnp.stack([y[:, 0], u, r, z], axis=1)
+        return jnp.stack([y[0], u, r, z], axis=1)
 
 
 def _per_gate(name, value) -> dict:

@@ -24,7 +24,7 @@ class EIF(CurrentSynapses):
         tmem dv/dt = -(v - EL) + deltaT exp((v - vT) / deltaT) + i + ic,
         tsyn di/dt = -i.
 
-    State `y[:, 0] = v` (membrane), `y[:, 1] = i` (synaptic current). The
+    State `(v, i)`: membrane and synaptic current, one `(neurons,)` array each. The
     exponential term makes `v` diverge in finite time once it passes about
     `vT`; the spike is the crossing of the finite cut-off `v_peak`
     (default `vT + 5 deltaT`, where the exponential term is `e^5 ~ 150` times
@@ -132,30 +132,26 @@ class EIF(CurrentSynapses):
             random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
         )
 
-    def init_state(self, n_neurons: int) -> Float[Array, "neurons 2"]:
+    def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
         v0 = jnp.broadcast_to(self.param(self.EL), (n_neurons,)).astype(self.dtype)
-        return jnp.stack([v0, jnp.zeros((n_neurons,), self.dtype)], axis=1)
+        return v0, jnp.zeros((n_neurons,), self.dtype)
 
-    def dynamics(self, t, y: Float[Array, "neurons 2"], args: Any) -> Float[Array, "neurons 2"]:
-        v, i = y[:, 0], y[:, 1]
+    def dynamics(self, t, y, args: Any):
+        v, i = y
         vT, delta = self.param(self.vT), self.param(self.deltaT)
         exponent = (v - vT) / delta
         cap = (self.param(self.v_peak) - vT) / delta + 1.0
         # exp(x) up to `cap`, then its tangent line: finite for any overshoot.
         growth = jnp.exp(jnp.minimum(exponent, cap)) * (1.0 + jnp.maximum(exponent - cap, 0.0))
         dv = (-(v - self.param(self.EL)) + delta * growth + i + self.ic) / self.param(self.tmem)
-        di = -i / self.param(self.tsyn)
-        return jnp.stack([dv, di], axis=1)
+        return dv, -i / self.param(self.tsyn)
 
-    def spike_condition(self, t, y: Float[Array, "neurons 2"]) -> Float[Array, " neurons"]:
-        return y[:, 0] - self.param(self.v_peak)
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
+        return y[0] - self.param(self.v_peak)
 
+    def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
+        v, i = y
+        return jnp.where(spike_mask, self.param(self.vreset), v), i
 
-    def reset_spiked(
-        self, y: Float[Array, "neurons 2"], spike_mask: Bool[Array, " neurons"]
-    ) -> Float[Array, "neurons 2"]:
-        v = jnp.where(spike_mask, self.param(self.vreset), y[:, 0])
-        return y.at[:, 0].set(v)
-
-    def observe(self, y: Float[Array, "neurons 2"]) -> Float[Array, "neurons 2"]:
-        return y
+    def observe(self, y) -> Float[Array, "neurons 2"]:
+        return jnp.stack(y, axis=1)

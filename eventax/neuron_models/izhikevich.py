@@ -23,8 +23,8 @@ class Izhikevich(CurrentSynapses):
         du/dt      = a (b v - u),
         tau_syn di/dt = -i.
 
-    State `y[:, 0] = v` (membrane, mV), `y[:, 1] = u` (recovery variable),
-    `y[:, 2] = i` (synaptic current). Spike when `v` crosses `v_thresh` (the
+    State `(v, u, i)`, one `(neurons,)` array each: membrane (mV), recovery variable,
+    synaptic current. Spike when `v` crosses `v_thresh` (the
     spike peak, 30 mV), i.e. `spike_condition = (v - v_thresh) / (v_thresh - c)`
     (dimensionless, so that root-finder tolerances mean the same as for the
     other models); reset `v -> c`, `u -> u + d`, `i` unchanged. A spike of
@@ -126,32 +126,27 @@ class Izhikevich(CurrentSynapses):
         has_rest = disc >= 0
         root = (-(5.0 - b) - jnp.sqrt(jnp.where(has_rest, disc, 1.0))) / (2 * 0.04)
         v0 = jnp.where(has_rest, root, c)
-        return jnp.stack([v0, b * v0, jnp.zeros_like(v0)], axis=1)
+        return v0, b * v0, jnp.zeros_like(v0)
 
-    def dynamics(self, t, y: Float[Array, "neurons 3"], args: Any) -> Float[Array, "neurons 3"]:
-        v, u, i = y[:, 0], y[:, 1], y[:, 2]
+    def dynamics(self, t, y, args: Any):
+        v, u, i = y
         dv = 0.04 * v**2 + 5.0 * v + 140.0 - u + i + self.ic
         du = self.param(self.a) * (self.param(self.b) * v - u)
-        di = -i / self.param(self.tau_syn)
-        return jnp.stack([dv, du, di], axis=1)
+        return dv, du, -i / self.param(self.tau_syn)
 
-    def spike_condition(self, t, y: Float[Array, "neurons 3"]) -> Float[Array, " neurons"]:
+    def spike_condition(self, t, y) -> Float[Array, " neurons"]:
         # In units of the reset-to-peak distance: near the peak v rises at
         # ~300 mV/ms, so an unscaled condition (mV) would ask the root finder's
         # absolute tolerance for ~100x the precision the spike time can have.
         peak = self.param(self.v_thresh)
-        return (y[:, 0] - peak) / (peak - self.param(self.c))
+        return (y[0] - peak) / (peak - self.param(self.c))
 
+    def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
+        v, u, i = y
+        return jnp.where(spike_mask, self.param(self.c), v), jnp.where(spike_mask, u + self.param(self.d), u), i
 
-    def reset_spiked(
-        self, y: Float[Array, "neurons 3"], spike_mask: Bool[Array, " neurons"]
-    ) -> Float[Array, "neurons 3"]:
-        v = jnp.where(spike_mask, self.param(self.c), y[:, 0])
-        u = jnp.where(spike_mask, y[:, 1] + self.param(self.d), y[:, 1])
-        return jnp.stack([v, u, y[:, 2]], axis=1)
-
-    def observe(self, y: Float[Array, "neurons 3"]) -> Float[Array, "neurons 3"]:
-        return y
+    def observe(self, y) -> Float[Array, "neurons 3"]:
+        return jnp.stack(y, axis=1)
 
 
 pIzhikevich = with_trainable(Izhikevich, Izhikevich.time_constants, "pIzhikevich")

@@ -343,7 +343,7 @@ def test_defaults_and_per_gate_initialisation():
     np.testing.assert_array_equal(m.b_r, 1.0)  # bias_r_mean, blim unset
     assert float(jnp.abs(m.W_u).sum()) > 0  # default uniform init for the gates not given
     y = m.init_state(2)
-    assert y.shape == (2, 4) and m.observe(y).shape == (2, 4)
+    assert len(y) == 4 and all(c.shape == (2,) for c in y) and m.observe(y).shape == (2, 4)
 
 
 jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)

@@ -164,7 +164,7 @@ def test_driven_neuron_matches_scipy(case):
 def test_default_cutoff_and_initial_state():
     model = EIF(jax.random.PRNGKey(0), 2, 1, np.ones((3, 2)), vT=1.5, deltaT=0.3, EL=-0.5, dtype=jnp.float32)
     assert float(model.param(model.v_peak)) == pytest.approx(1.5 + 5 * 0.3)
-    np.testing.assert_array_equal(np.asarray(model.init_state(2)), [[-0.5, 0.0], [-0.5, 0.0]])
+    np.testing.assert_array_equal(np.asarray(model.observe(model.init_state(2))), [[-0.5, 0.0], [-0.5, 0.0]])
 
 
 def test_exponential_is_guarded_against_overflow():
@@ -172,7 +172,7 @@ def test_exponential_is_guarded_against_overflow():
     finite and increasing; at and below `v_peak` it is the exact EIF (float32)."""
     model = EIF(jax.random.PRNGKey(0), 4, 0, np.ones((4, 4)), tmem=1.0, dtype=jnp.float32)
     v = jnp.array([1.0, 2.0, 50.0, 1e30], jnp.float32)
-    dv = np.asarray(model.dynamics(0.0, jnp.stack([v, jnp.zeros(4)], 1), None)[:, 0])
+    dv = np.asarray(model.dynamics(0.0, (v, jnp.zeros(4)), None)[0])
     assert np.all(np.isfinite(dv)) and np.all(np.diff(dv) > 0)
     exact = -np.array([1.0, 2.0]) + 0.2 * np.exp((np.array([1.0, 2.0]) - 1.0) / 0.2)
     np.testing.assert_allclose(dv[:2], exact, rtol=1e-6)

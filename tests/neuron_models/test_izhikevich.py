@@ -140,11 +140,13 @@ def test_initial_state_is_at_rest():
         jax.random.PRNGKey(0), 3, 0, np.ones((3, 3)), b=np.array([0.2, 0.25, 0.3]), c=-60.0,
         dtype=jnp.float64,
     )
-    y0 = np.asarray(model.init_state(3))
-    assert y0[0, 0] == pytest.approx(-70.0) and y0[1, 0] == pytest.approx(_rest(0.25))
-    np.testing.assert_allclose(y0[:2, 1], [0.2 * -70.0, 0.25 * _rest(0.25)])
-    np.testing.assert_allclose(np.asarray(model.dynamics(0.0, jnp.asarray(y0), None))[:2], 0.0, atol=1e-10)
-    np.testing.assert_allclose(y0[2], [-60.0, -18.0, 0.0])
+    y0 = model.init_state(3)
+    v, u, i = (np.asarray(c) for c in y0)
+    assert v[0] == pytest.approx(-70.0) and v[1] == pytest.approx(_rest(0.25))
+    np.testing.assert_allclose(u[:2], [0.2 * -70.0, 0.25 * _rest(0.25)])
+    f = np.stack(model.dynamics(0.0, y0, None), axis=1)
+    np.testing.assert_allclose(f[:2], 0.0, atol=1e-10)
+    np.testing.assert_allclose([v[2], u[2], i[2]], [-60.0, -18.0, 0.0])
 
 
 # ---------------------------------------------------------------- single neuron

@@ -135,10 +135,10 @@ def test_phase_dynamics_equal_the_voltage_form():
     theta = rng.uniform(-3.0, 3.0, 7)
     i, ic = rng.normal(size=7), rng.normal(size=7)
     model = QIF(jax.random.PRNGKey(0), 7, 0, np.ones((7, 7)), tmem=3.0, tsyn=2.0, init_bias=ic, dtype=jnp.float64)
-    got = np.asarray(model.dynamics(0.0, jnp.stack([theta, i], 1), None))
+    got = np.stack(model.dynamics(0.0, (jnp.asarray(theta), jnp.asarray(i)), None), axis=1)
     expected = qif_rhs(3.0, 2.0, ic)(np.stack([theta, i], 1))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(np.asarray(model.init_state(7)), np.zeros((7, 2)))
+    np.testing.assert_array_equal(np.asarray(model.observe(model.init_state(7))), np.zeros((7, 2)))
 
 
 # ---------------------------------------------------------------- a + b: single neuron
