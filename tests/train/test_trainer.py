@@ -1,6 +1,8 @@
 """The training loop on a tiny Yin-Yang subset: it learns, resumes exactly, trains seeds at once."""
 
 import json
+import logging
+import re
 
 import equinox as eqx
 import jax
@@ -28,12 +30,43 @@ def _cfg(**changes):
     return from_dict(raw)
 
 
+class _Compilations(logging.Handler):
+    """Collects the names of the programs JAX compiles (with `jax.log_compiles`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.names = []
+
+    def emit(self, record):
+        found = re.search(r"Finished XLA compilation of (\S+)", record.getMessage())
+        if found:
+            self.names.append(found.group(1))
+
+
+_COMPILED: list[str] = []  # programs compiled during `full_run`
 
 
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("full")
-    return out, train(_cfg(), out, progress=False)
+    compilations, logger = _Compilations(), logging.getLogger("jax")
+    logger.addHandler(compilations)
+    try:
+        with jax.log_compiles(True):
+            results = train(_cfg(), out, progress=False)
+    finally:
+        logger.removeHandler(compilations)
+    _COMPILED[:] = compilations.names
+    return out, results
+
+
+def test_each_part_of_a_run_compiles_once(full_run):
+    """The gradient and the evaluation compile once per run: an optimiser step must not
+    hand back parameters of another type or placement (one device: the update carried
+    the device mesh, and the gradient compiled a second time at the second step)."""
+    names = _COMPILED
+    assert names.count("jit(gradient)") == 1, names
+    assert names.count("jit(_batch_outputs)") == 1, names
 
 
 def test_two_epochs_improve_the_loss(full_run):
