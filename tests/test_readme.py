@@ -39,6 +39,13 @@ def test_custom_neuron_block_runs_and_spikes():
     t = net.ttfs(jnp.array([[1.0], [2.0], [5.0]]))
     assert t.shape == (2,)
     assert np.all(np.isfinite(np.asarray(t))), "the README's custom model should make both outputs spike"
+    # Its state is a tuple (v, g): the default `observe` puts the channels side by side;
+    # v and g are 0 before the first input, and g > 0 after an output spiked.
+    at = jnp.array([0.5, float(jnp.max(t)) + 1.0])
+    states = np.asarray(net.state_at_t(jnp.array([[1.0], [2.0], [5.0]]), at))
+    assert states.shape == (2, 2, 2)  # (outputs, times, channels)
+    np.testing.assert_array_equal(states[:, 0], 0.0)
+    assert np.all(states[:, 1, 1] > 0), "an output that spiked has received input"
 
 
 def test_learning_rules_block_runs_and_eprop_equals_bptt():

@@ -132,6 +132,4 @@ class ALIF(CurrentSynapses):
         v, i, a = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i, a + spike_mask.astype(a.dtype)
 
-    def observe(self, y) -> Float[Array, "neurons 3"]:
-        return jnp.stack(y, axis=1)
 

@@ -136,8 +136,9 @@ class NeuronModel(eqx.Module):
         )
 
     def observe(self, y: State) -> Float[Array, "neurons channels"]:
-        """Observable channels (default: the state itself)."""
-        return y
+        """Observable channels (default: the state itself; a state of several arrays
+        side by side, as `state_matrix`)."""
+        return y if isinstance(y, jax.Array) else self.state_matrix(y)
 
     def subset(self, neurons: np.ndarray, n_neurons: int, n_pre: int) -> NeuronModel | None:
         """This model restricted to the population `neurons` (indices into

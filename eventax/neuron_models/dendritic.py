@@ -202,10 +202,6 @@ class DendriticNeuron(NeuronModel):
         v, i, vd, d = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i, vd, d
 
-    def observe(self, y) -> Float[Array, "neurons channels"]:
-        v, i, vd, d = y
-        return jnp.concatenate([v[:, None], i, vd, d], axis=1)
-
 
 Dendritic = DendriticNeuron
 

@@ -153,5 +153,3 @@ class EIF(CurrentSynapses):
         v, i = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i
 
-    def observe(self, y) -> Float[Array, "neurons 2"]:
-        return jnp.stack(y, axis=1)

@@ -118,7 +118,7 @@ class Izhikevich(CurrentSynapses):
             random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
         )
 
-    def init_state(self, n_neurons: int) -> Float[Array, "neurons 3"]:
+    def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:
         b = jnp.broadcast_to(self.param(self.b), (n_neurons,)).astype(self.dtype)
         c = jnp.broadcast_to(self.param(self.c), (n_neurons,)).astype(self.dtype)
         # Rest: 0.04 v^2 + (5 - b) v + 140 = 0, the lower (stable) root.
@@ -144,9 +144,6 @@ class Izhikevich(CurrentSynapses):
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         v, u, i = y
         return jnp.where(spike_mask, self.param(self.c), v), jnp.where(spike_mask, u + self.param(self.d), u), i
-
-    def observe(self, y) -> Float[Array, "neurons 3"]:
-        return jnp.stack(y, axis=1)
 
 
 pIzhikevich = with_trainable(Izhikevich, Izhikevich.time_constants, "pIzhikevich")

@@ -102,9 +102,6 @@ class LIF(CurrentSynapses):
         v, i = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i
 
-    def observe(self, y) -> Float[Array, "neurons 2"]:
-        return jnp.stack(y, axis=1)
-
 
 def _weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
     return init_weights(

@@ -115,9 +115,6 @@ class QIF(CurrentSynapses):
         theta, i = y
         return jnp.where(spike_mask, -jnp.pi, theta), i
 
-    def observe(self, y) -> Float[Array, "neurons 2"]:
-        return jnp.stack(y, axis=1)
-
 
 PQIF = with_trainable(QIF, QIF.time_constants, "PQIF")
 PQIF.__doc__ = "`QIF` with learnable `tsyn` and `tmem` (per neuron)."
