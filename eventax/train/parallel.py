@@ -87,7 +87,10 @@ class DataParallel:
     def __init__(self, devices=None):
         devices = jax.devices() if devices is None else devices
         self.mesh = Mesh(np.asarray(devices), (BATCH_AXIS,))
-        self.replicated = NamedSharding(self.mesh, PartitionSpec())
+        # The placement of parameters and of the update's outputs; `None` with one device,
+        # where arrays keep JAX's default placement (a constraint to the one-device mesh
+        # would change the parameters' type after the first step and recompile).
+        self.replicated = NamedSharding(self.mesh, PartitionSpec()) if len(devices) > 1 else None
         self.n_devices = len(devices)
         # (position in the mesh, device) of this process's devices
         self._local = [(k, d) for k, d in enumerate(devices) if d.process_index == jax.process_index()]

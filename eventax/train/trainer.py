@@ -61,10 +61,7 @@ def make_train_step(loss, regularisers: tuple, optim: OptimConfig, max_spikes: i
     `dp`: data parallel; each device computes the gradient of its own slice of
     the batch (`DataParallel.map`), and the update averages the slices' means.
     """
-    # (one device: no sharding constraint, or the updated parameters would carry the
-    # mesh, unlike the first step's, and every compiled part would compile again)
-    replicated = dp.replicated if dp is not None and dp.n_devices > 1 else None
-    gradient, update = _gradient(loss, regularisers, max_spikes), _update(optim, replicated)
+    gradient, update = _gradient(loss, regularisers, max_spikes), _update(optim, dp and dp.replicated)
 
     def step(params, static, opt_state, x, y):
         if dp is None:
