@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import diffrax as dfx
 import equinox as eqx
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -46,6 +45,7 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._segment import _explicit_tableau, solver_init, solver_step
 from ._engine import AbstractEngine
+from ._loop import saved_while_loop
 from ._simulate import _nonnegative, _obs_times
 from .simulation import Outcome, Recorders
 
@@ -61,14 +61,12 @@ _RETAKE_INSIDE = 0.01  # (crossings closer to the step's start are kept)
 # `diffeqsolve(max_steps=4096)`).
 _ADAPTIVE_STEPS = 4096
 # Iterations of a layer's loop saved for reverse-mode AD (no recomputation) at most;
-# later ones continue with Equinox's recursive checkpointing (see `_Layer.run`).
+# later ones are recomputed from checkpoints (see `_Layer.run`).
 _MAX_CHECKPOINTS = 1024
 # Numbers per trial a layer's loop may save to keep every possible iteration.
 _SAVE_ALL = 1_000_000
 # Spikes per neuron in a usual trial (sizes the saved part of a layer's loop).
 _USUAL_SPIKES = 4
-# Checkpoints of the rarely reached rest of a layer's loop (see `_Layer.run`).
-_CONTINUATION_CHECKPOINTS = 16
 
 
 def layers(wmask: np.ndarray, n_neurons: int) -> tuple[np.ndarray, ...] | None:
@@ -547,31 +545,21 @@ class _Layer:
         """Iterate until every neuron of the layer is finished: at most `bound[0]`
         iterations, the first `bound[1]` of them each saved for reverse-mode AD.
 
-        Where every possible iteration fits in `_SAVE_ALL` numbers per trial, one loop
-        saves them all. Otherwise the loop runs in two parts. The first saves every
-        iteration of a usual trial (no recomputation in the backward pass; Equinox's
-        loop is fastest when its checkpoints equal its steps). The rest, which a trial
-        rarely reaches, continues with Equinox's recursive checkpointing in a few
-        checkpoints, so that its memory, and its cost when unused, stay small; the
-        price is compiling the loop body twice.
+        Where every possible iteration fits in `_SAVE_ALL` numbers per trial, all are
+        saved. Otherwise those of a usual trial are, and the rest, which a trial rarely
+        reaches, are recomputed from a few checkpoints in the backward pass
+        (`saved_while_loop`), so that their memory stays small.
         """
-        def loop(c, most, saved):
-            return eqxi.while_loop(
-                lambda c: jnp.any(~self.finished(c)),
-                lambda c: self.iteration(events, c),
-                c, max_steps=most, kind="checkpointed", checkpoints=saved, buffers=_log,
-            )
-
         c = self.init(c)
         most, saved = bound
         size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c)) - c.log_t.size - c.log_j.size
         if most <= _MAX_CHECKPOINTS and most * size <= _SAVE_ALL:
-            c = loop(c, most, most)
-        else:
-            saved = min(saved, most, _MAX_CHECKPOINTS)
-            c = loop(c, saved, saved)
-            if most > saved:
-                c = loop(c, most - saved, min(most - saved, _CONTINUATION_CHECKPOINTS))
+            saved = most
+        c = saved_while_loop(
+            lambda c: jnp.any(~self.finished(c)),
+            lambda c: self.iteration(events, c),
+            c, max_steps=most, saved=min(saved, _MAX_CHECKPOINTS), buffers=_log,
+        )
         return c._replace(log_t=c.log_t[: self.capacity], log_j=c.log_j[: self.capacity])
 
 
