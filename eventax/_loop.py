@@ -73,7 +73,11 @@ def saved_while_loop(
     saved = max_steps if saved is None else max(1, min(saved, max_steps))
     tail = max_steps - saved
     segment = math.isqrt(tail - 1) + 1 if tail else 0
-    return _loop((body, init), cond, mask, (max_steps, saved, segment))
+    out = _loop((body, init), cond, mask, (max_steps, saved, segment))
+    # (and none comes out of it: a custom derivative's integer outputs would otherwise
+    # carry nonzero float0 tangents into primitives that have no derivative rule)
+    diff, rest = eqx.partition(out, eqx.is_inexact_array)
+    return eqx.combine(diff, jax.lax.stop_gradient(rest))
 
 
 def _guarded(cond, body):

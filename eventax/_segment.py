@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import optimistix as optx
 
+from ._loop import saved_while_loop
+
 if TYPE_CHECKING:
     from .evnn import EvNN
 
@@ -86,10 +88,7 @@ def _fixed_step_segment(net: EvNN, y0, t0, t1):
         solver_state=solver_init(solver, terms, t0, t0 + dt, y0),
         crossed=jnp.asarray(False), failed=jnp.asarray(False),
     )
-    s = eqxi.while_loop(
-        running, step, init, max_steps=net.segment_max_steps, kind="checkpointed",
-        checkpoints=net.segment_max_steps,
-    )
+    s = saved_while_loop(running, step, init, max_steps=net.segment_max_steps)
     t_root, y_root, root_failed = _locate(net, terms, s)
     t = jnp.where(s.crossed, t_root, s.t)
     y = jax.tree_util.tree_map(lambda a, b: jnp.where(s.crossed, a, b), y_root, s.y)

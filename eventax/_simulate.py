@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import diffrax as dfx
 import equinox as eqx
-import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._engine import AbstractEngine
+from ._loop import saved_while_loop
 from ._segment import segment
 from .buffer import SpikeBuffer
 from .simulation import Outcome, Recorders
@@ -32,10 +32,8 @@ if TYPE_CHECKING:
     from .evnn import EvNN
 
 
-# Checkpoints of the outer event loop under reverse-mode AD. Equinox's default
-# (~sqrt(2 * bound)) recomputes iterations several times on event-dense trials;
-# 64 was 1.35x faster fwd+bwd than the default on yy-5-50-3 (17 checkpoints for
-# ~110 iterations), for about 64 copies of the loop carry.
+# Iterations of the outer event loop saved one by one for reverse-mode AD; later ones
+# are recomputed from checkpoints (`saved_while_loop`).
 _DEFAULT_CHECKPOINTS = 64
 
 
@@ -85,9 +83,8 @@ def simulate(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Trace:
         return _iteration(net, c, rec, t_end, outs)
 
     bound = _max_iterations(net, rec)
-    trace = eqxi.while_loop(
-        running, body, trace, max_steps=bound, kind="checkpointed",
-        checkpoints=net.checkpoints or min(bound, _DEFAULT_CHECKPOINTS),
+    trace = saved_while_loop(
+        running, body, trace, max_steps=bound, saved=net.checkpoints or min(bound, _DEFAULT_CHECKPOINTS)
     )
     return _raise_if_unfinished(net, trace, t_end, rec, outs)
 

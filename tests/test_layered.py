@@ -247,9 +247,9 @@ def test_adaptive_steps_gradient_matches_the_event_loop(x64):
 
 
 def test_loop_continuation_gives_the_same_values_and_gradients(x64, monkeypatch):
-    """A layer's loop saves its first iterations for the backward pass and continues
-    with recursive checkpointing: with only 3 iterations saved (most of the trial in
-    the continuation) loss and gradient are those of the default split, to rounding."""
+    """A layer's loop saves its first iterations for the backward pass and recomputes
+    the rest from checkpoints: with only 3 iterations saved (most of the trial
+    recomputed) loss and gradient are those of the default split, to rounding."""
     net, x = _net("layered", **STRONG), jnp.asarray(X)
 
     def value_and_grads():
@@ -263,6 +263,25 @@ def test_loop_continuation_gives_the_same_values_and_gradients(x64, monkeypatch)
     assert np.abs(g).max() > 0.01
     assert abs(v3 - v) <= 1e-12
     np.testing.assert_allclose(g3, g, rtol=1e-10, atol=1e-12)
+
+
+def test_event_loop_recomputation_gives_the_same_values_and_gradients(x64):
+    """The event loop with only 2 iterations saved (`checkpoints=2`: the rest of the
+    trial recomputed segment by segment in the backward pass) gives the loss and
+    gradient of its default (64 saved, the whole trial), to rounding."""
+
+    def value_and_grads(**kw):
+        net = _net("loop", **STRONG, **kw)
+        value, g = jax.jit(jax.value_and_grad(lambda m: _loss(eqx_set(net, "neuron_model", m), X)))(
+            net.neuron_model
+        )
+        return float(value), np.asarray(g.weights)
+
+    v, g = value_and_grads()
+    v2, g2 = value_and_grads(checkpoints=2)
+    assert np.abs(g).max() > 0.01
+    assert abs(v2 - v) <= 1e-12
+    np.testing.assert_allclose(g2, g, rtol=1e-10, atol=1e-12)
 
 
 def test_adaptive_steps_never_skip_a_spike(x64):
