@@ -111,9 +111,9 @@ def _empty(like, n):
     return jtu.tree_map(lambda x: jnp.broadcast_to(jnp.zeros_like(x), (n,) + x.shape), like)
 
 
-def _run(cond, body, init, max_steps, save=None):
-    """Iterate `body` while some sample's `cond` holds; `save(i, c, saved)` stores the
-    carry entering iteration `i`. Returns `(iterations, carry, saved)`."""
+def _run(cond, body, init, max_steps, save=None, stacks=None):
+    """Iterate `body` while some sample's `cond` holds; `save(i, c, stacks)` stores the
+    carry entering iteration `i`. Returns `(iterations, carry, stacks)`."""
     step = _guarded(cond, body)
 
     def running(state):
@@ -124,7 +124,7 @@ def _run(cond, body, init, max_steps, save=None):
         i, c, stacks = state
         return i + 1, step(c), None if save is None else save(i, c, stacks)
 
-    return jax.lax.while_loop(running, iteration, (jnp.asarray(0), init, None if save is None else save.empty))
+    return jax.lax.while_loop(running, iteration, (jnp.asarray(0), init, stacks))
 
 
 @eqx.filter_custom_vjp
@@ -149,8 +149,7 @@ def _loop_fwd(perturbed, vjp_arg, cond, mask, sizes):
         return each, checkpoints
 
     checkpoints = _empty(kept, -(-(max_steps - saved) // segment)) if segment else None
-    save.empty = (_empty(kept, saved), checkpoints)
-    n, out, stacks = _run(cond, body, init, max_steps, save)
+    n, out, stacks = _run(cond, body, init, max_steps, save, (_empty(kept, saved), checkpoints))
     return out, (n, stacks, eqx.filter(out, mask))
 
 
