@@ -503,9 +503,11 @@ class _Layer:
         y = _select(crossed, y_x, _select(ok, st.y1, c.y))
 
         # The left limit at `tau` is observed before an arrival at `tau` lands.
+        # (a crossing at an observation time, `t_x = tau`, is observed there too: the
+        # left limit is the state at the crossing, before the reset)
         reached = act & ok & ~crossed
-        hit = reached[pos, None] & ~c.obs_done[slot] & (obs_times[None] <= tau[pos, None])
-        observed = model.observe(st.y1)[pos]  # padded to the network's widest model
+        hit = (reached | crossed)[pos, None] & ~c.obs_done[slot] & (obs_times[None] <= t[pos, None])
+        observed = model.observe(_select(crossed, y_x, st.y1))[pos]  # padded to the widest model
         observed = jnp.pad(observed, ((0, 0), (0, c.observations.shape[-1] - observed.shape[-1])))
         observations = c.observations.at[:, slot].set(
             jnp.where(hit.T[:, :, None], observed[None], c.observations[:, slot])

@@ -97,7 +97,8 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
     t_stop = jnp.maximum(jnp.minimum(jnp.minimum(t_arrival, t_obs), t_end), c.t)
     t, y, event, failed = segment(net, c.y, c.t, t_stop)
 
-    obs_hit = ~event & (_obs_times(rec, net.dtype) <= t) & ~c.obs_done
+    # (the left limit: a crossing at an observation time is observed before its reset)
+    obs_hit = (_obs_times(rec, net.dtype) <= t) & ~c.obs_done
     observed = model.observe(y)[outs]
     observations = jnp.where(obs_hit[:, None, None], observed[None], c.observations)
 

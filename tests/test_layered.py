@@ -92,6 +92,34 @@ def test_every_forward_function_matches_the_event_loop(x64, delays):
     )
 
 
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("engine", ["layered", "loop"])
+def test_state_is_recorded_at_an_outputs_spike_time(x64, engine, dtype):
+    """Observed at its own spike time, as the last observation (where the trial ends),
+    an output's state is recorded: its membrane is at threshold (the left limit) or at
+    the reset value (whether the observation falls just before or just after the spike
+    is decided at rounding level), and its current is continuous. (The layered engine
+    once ended the neuron's clock at the crossing without recording: zeros.)
+    Tolerances: v is 1 or 0 to 1e-4: the observed run ends at `t_k`, so its last steps
+    differ from the `ttfs` run's and its crossing moves by the solver's error (~1e-6 at
+    the defaults, measured 2.4e-6 in v) or float32 rounding; the current changes by
+    ~1e-5 relative over 1e-5 time units."""
+    nets = [  # (the Tsit5 nets of this file, and the model's own default solver)
+        _net(engine, dtype=dtype, **STRONG, max_event_steps=2000),
+        ex.FFEvNN([20, 2], 3, ex.LIF, 50.0, key=jax.random.PRNGKey(0), wmean=6.0, wlim=3.0,
+                  engine=engine, dtype=dtype),
+    ]
+    x = jnp.asarray([[1.0], [2.0], [5.0]], dtype)
+    for net in nets:
+        first = np.asarray(net.ttfs(x))
+        assert np.all(np.isfinite(first))
+        for k, t_k in enumerate(first):
+            seen = np.asarray(net.state_at_t(x, jnp.array([t_k - 1e-5, t_k], dtype)))[k]
+            assert min(abs(seen[1, 0] - 1.0), abs(seen[1, 0])) <= 1e-4
+            assert abs(seen[1, 1]) > 1.0
+            np.testing.assert_allclose(seen[1, 1], seen[0, 1], rtol=1e-4)
+
+
 def test_lif_closed_form(x64):
     """One LIF neuron, tmem = 2 tsyn: v(t) = sum_k w_k (e^{-(t-t_k)/10} - e^{-(t-t_k)/5})
     before its first spike (tmem v' = -v + i, tsyn i' = -i, i jumps by w)."""
