@@ -17,8 +17,9 @@ One iteration of a neuron at clock `t`:
 2. if the spike condition crosses zero in `[t, tau]`, stop there: the crossing
    is the root of the condition along the quintic Hermite interpolant of the
    step (values, slopes and curvatures at both ends), found by a safeguarded
-   Newton iteration; its gradient is the implicit-function-theorem one. The
-   neuron is reset and its spike logged;
+   Newton iteration; its gradient is the implicit-function-theorem one. An
+   observation due at the crossing's time records the state there (the left
+   limit); then the neuron is reset and its spike logged;
 3. otherwise, at `tau`, record a due observation (the left limit) and deliver
    a due arrival; a neuron lifted to `condition >= 0` by it spikes at once.
 
