@@ -63,7 +63,7 @@ _RETAKE_INSIDE = 0.01  # (crossings closer to the step's start are kept)
 _ADAPTIVE_STEPS = 4096
 # Iterations of a layer's loop saved for reverse-mode AD (no recomputation) at most;
 # later ones are recomputed from checkpoints (see `_Layer.run`).
-_MAX_CHECKPOINTS = 1024
+_MAX_SAVED = 1024
 # Numbers per trial a layer's loop may save to keep every possible iteration.
 _SAVE_ALL = 1_000_000
 # Spikes per neuron in a usual trial (sizes the saved part of a layer's loop).
@@ -556,12 +556,12 @@ class _Layer:
         c = self.init(c)
         most, saved = bound
         size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c)) - c.log_t.size - c.log_j.size
-        if most <= _MAX_CHECKPOINTS and most * size <= _SAVE_ALL:
+        if most <= _MAX_SAVED and most * size <= _SAVE_ALL:
             saved = most
         c = saved_while_loop(
             lambda c: jnp.any(~self.finished(c)),
             lambda c: self.iteration(events, c),
-            c, max_steps=most, saved=min(saved, _MAX_CHECKPOINTS), buffers=_log,
+            c, max_steps=most, saved=min(saved, _MAX_SAVED), buffers=_log,
         )
         return c._replace(log_t=c.log_t[: self.capacity], log_j=c.log_j[: self.capacity])
 

@@ -95,10 +95,12 @@ def _kept(c, mask):
     return eqx.filter(c, mask, inverse=True)
 
 
-def _put(stack, k, x, where=True):
-    """Write `x` into slot `k` of the stacked carries `stack` (in place; `where` false:
-    leave it)."""
+def _put(stack, k, x, where=None):
+    """Write `x` into slot `k` of the stacked carries `stack` (in place; where `where`
+    is false: leave it)."""
     k = jnp.clip(k, 0, jtu.tree_leaves(stack)[0].shape[0] - 1)
+    if where is None:
+        return jtu.tree_map(lambda s, v: s.at[k].set(v), stack, x)
     return jtu.tree_map(lambda s, v: s.at[k].set(jnp.where(where, v, s[k])), stack, x)
 
 
@@ -142,7 +144,7 @@ def _loop_fwd(perturbed, vjp_arg, cond, mask, sizes):
     def save(i, c, stacks):
         each, checkpoints = stacks
         c = _kept(c, mask)
-        each = _put(each, i, c, i < saved)
+        each = _put(each, i, c, (i < saved) if segment else None)
         if segment:
             into = (i - saved) // segment
             checkpoints = _put(checkpoints, into, c, (i >= saved) & ((i - saved) % segment == 0))

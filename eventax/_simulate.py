@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 # Iterations of the outer event loop saved one by one for reverse-mode AD; later ones
 # are recomputed from checkpoints (`saved_while_loop`).
-_DEFAULT_CHECKPOINTS = 64
+_DEFAULT_SAVED = 64
 
 
 class Trace(eqx.Module):
@@ -84,7 +84,7 @@ def simulate(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Trace:
 
     bound = _max_iterations(net, rec)
     trace = saved_while_loop(
-        running, body, trace, max_steps=bound, saved=net.checkpoints or min(bound, _DEFAULT_CHECKPOINTS)
+        running, body, trace, max_steps=bound, saved=net.checkpoints or min(bound, _DEFAULT_SAVED)
     )
     return _raise_if_unfinished(net, trace, t_end, rec, outs)
 

@@ -286,7 +286,7 @@ def test_loop_continuation_gives_the_same_values_and_gradients(x64, monkeypatch)
         return float(value), np.asarray(g.weights)
 
     v, g = value_and_grads()
-    monkeypatch.setattr(layered, "_MAX_CHECKPOINTS", 3)
+    monkeypatch.setattr(layered, "_MAX_SAVED", 3)
     v3, g3 = value_and_grads()
     assert np.abs(g).max() > 0.01
     assert abs(v3 - v) <= 1e-12

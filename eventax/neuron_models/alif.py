@@ -131,5 +131,3 @@ class ALIF(CurrentSynapses):
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         v, i, a = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i, a + spike_mask.astype(a.dtype)
-
-

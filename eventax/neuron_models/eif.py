@@ -152,4 +152,3 @@ class EIF(CurrentSynapses):
     def reset_spiked(self, y, spike_mask: Bool[Array, " neurons"]):
         v, i = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i
-
