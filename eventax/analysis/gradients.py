@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int, PyTree
 
+from .._checks import check_int
 from .._plotting import figure, save
 from ..evnn import EvNN
 from ..fixed_step import FixedStepNN
@@ -316,8 +317,7 @@ class GradientTracker:
     """
 
     def __init__(self, path, batch, loss: Loss, methods: Sequence[GradientMethod] = (), *, every: int = 50):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be an integer >= 1; got {every!r}.")
+        check_int("every", every, 1)
         self.path, self.batch, self.loss = Path(path), batch, loss
         self.methods, self.every = list(methods), every
 

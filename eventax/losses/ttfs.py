@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._checks import check_int
 from ..simulation import Simulation
 from .base import Loss
 
@@ -92,8 +93,7 @@ class TTFSLoss(Loss):
                 raise ValueError(f"`{name}` must be >= 0; got {getattr(self, name)}.")
         if not np.isfinite(self.no_spike_time):
             raise ValueError(f"`no_spike_time` must be finite; got {self.no_spike_time}.")
-        if not isinstance(self.guard_obs, int) or self.guard_obs < 1:
-            raise ValueError(f"`guard_obs` must be an integer >= 1; got {self.guard_obs!r}.")
+        check_int("guard_obs", self.guard_obs, 1)
 
     def simulate(self, net: EvNN, x: Float[Array, "in_size K"], max_spikes: int = 0) -> Simulation:
         """Run until every output has spiked (and, with the guard, to `no_spike_time`)."""

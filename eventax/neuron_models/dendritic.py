@@ -10,6 +10,7 @@ import numpy as np
 from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from .._checks import check_int
 from . import _params
 from ._params import check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, NeuronModel
@@ -126,9 +127,7 @@ class DendriticNeuron(NeuronModel):
         trainable=(),
         dtype=jnp.float32,
     ):
-        if isinstance(n_dendrites, bool) or not isinstance(n_dendrites, (int, np.integer)) \
-                or n_dendrites < 1:
-            raise ValueError(f"`n_dendrites` must be an integer >= 1; got {n_dendrites!r}.")
+        check_int("n_dendrites", n_dendrites, 1)
         self.dtype = dtype
         self.n_dendrites = nd = int(n_dendrites)
         n = n_neurons

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from .._checks import check_int
 from ..fixed_step import FixedStepNN
 from .base import OnlineRule, check_batch, step_counts
 from .objective import StepLoss
@@ -49,8 +50,7 @@ def train_online(
     """
     if not isinstance(rule, OnlineRule):
         raise ValueError(f"`rule` must be an online rule (BPTT is offline); got {type(rule).__name__}.")
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ValueError(f"`every` must be a positive int (grid steps per update); got {every!r}.")
+    check_int("every", every, 1)  # (grid steps per update)
     if state is None:
         state = OnlineState(net, rule.prepare(net), optimizer.init(eqx.filter(net, eqx.is_inexact_array)))
     losses = []
