@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 
 class ConfigError(ValueError):
     """A config file or override that does not fit the schema."""
@@ -188,14 +190,9 @@ def to_dict(cfg) -> dict[str, Any]:
 
 
 def dumps(cfg: Config) -> str:
-    """The config as TOML text that `load_config` reads back to an equal config."""
-    data = to_dict(cfg)
-    top = [f"name = {_toml_value(data.pop('name'))}"]
-    for section, values in data.items():
-        top.append(f"\n[{section}]")
-        # an optional key left unset (None) is written by leaving it out
-        top += [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
-    return "\n".join(top) + "\n"
+    """The config as TOML text that `load_config` reads back to an equal config (a key
+    left unset, `None`, is left out)."""
+    return tomli_w.dumps(_without_none(to_dict(cfg)))
 
 
 # ---------------------------------------------------------------------- internals
@@ -297,15 +294,7 @@ def _plain(x):
     return x
 
 
-def _toml_value(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v) if v == v and abs(v) != float("inf") else ("nan" if v != v else ("inf" if v > 0 else "-inf"))
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, list):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
-    raise ConfigError(f"Cannot write {v!r} to TOML.")
+def _without_none(value):
+    if isinstance(value, dict):
+        return {k: _without_none(v) for k, v in value.items() if v is not None}
+    return value

@@ -1,80 +1,23 @@
-"""Turn a `Config` into the objects a run needs: datasets, network, loss, optimiser."""
+"""Turn a `Config` into the objects a run needs: network, loss, optimiser (the data: `eventax.data.load_dataset`)."""
 
 from __future__ import annotations
 
 import inspect
 import re
-from typing import NamedTuple
 
 import diffrax as dfx
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
 from .. import neuron_models, surrogates
-from ..config import Config, ConfigError, DataConfig, LossConfig, ModelConfig, OptimConfig
+from ..config import ConfigError, LossConfig, ModelConfig, OptimConfig
 from ..evnn import EvNN, FFEvNN
 from ..fixed_step import FixedStepNN
 from ..losses import ActivityRegulariser, Loss, StateLoss, TTFSLoss
 
 _WRAPPERS = {"AMOS": neuron_models.AMOS, "Refractory": neuron_models.Refractory}
 _STATE_READOUTS = ("max", "integral", "exp_integral")
-
-
-class Split(NamedTuple):
-    """Input spike times `x` `(n, in_size, K)` and integer labels `y` `(n,)`."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-
-class Dataset(NamedTuple):
-    train: Split
-    validation: Split
-    test: Split
-    n_classes: int
-    start_channels: tuple[int, ...] | None = None  # where a state readout window starts
-
-
-def load_dataset(cfg: DataConfig) -> Dataset:
-    """The three splits of `cfg.name`, encoded as input spike times."""
-    from .. import data
-
-    sizes = {"train": cfg.train_size, "validation": cfg.val_size, "test": cfg.test_size}
-    for k, n in sizes.items():
-        if n < 0:
-            raise ConfigError(f"`data.{_size_key(k)}` must be >= 0; got {n}.")
-    if cfg.name == "yinyang":
-        splits = {}
-        for k, std in (("train", data.TRAIN), ("validation", data.VALIDATION), ("test", data.TEST)):
-            feats, labels = data.yin_yang(size=sizes[k] or std["size"], seed=std["seed"])
-            x = data.yin_yang_spikes(feats, cfg.t_max)
-            x[:, 4, 0] = cfg.bias_time
-            splits[k] = Split(x, labels)
-        return Dataset(**splits, n_classes=3)
-    if cfg.name == "mnist":
-        splits = {}
-        for k in sizes:
-            images, labels = data.mnist(k, source=cfg.source or None)
-            n = sizes[k] or len(labels)
-            splits[k] = Split(data.latency_encode(images[:n], cfg.t_max), labels[:n])
-        return Dataset(**splits, n_classes=10)
-    if cfg.name == "xor":
-        splits = {}
-        for k, std in (("train", data.XOR_TRAIN), ("validation", data.XOR_VALIDATION), ("test", data.XOR_TEST)):
-            x, labels, _ = data.delayed_xor(sizes[k] or std["size"], std["seed"], t_max=cfg.t_max)
-            splits[k] = Split(x, labels)
-        return Dataset(**splits, n_classes=2, start_channels=(6, 7, 8))
-    if cfg.name == "randman":
-        per_class = [sizes[k] or std for k, std in zip(sizes, (200, 50, 50))]
-        try:
-            parts = data.randman_splits(per_class, duration=cfg.t_max, **cfg.params)
-        except (TypeError, ValueError) as e:
-            raise ConfigError(f"`data.params` (randman): {e}") from e
-        splits = {k: Split(*part) for k, part in zip(sizes, parts)}
-        return Dataset(**splits, n_classes=int(splits["train"].y.max()) + 1)
-    raise ConfigError(f"`data.name` must be 'yinyang', 'mnist', 'xor' or 'randman'; got {cfg.name!r}.")
 
 
 def neuron_class(name: str, key: str = "model.neuron"):
@@ -211,22 +154,9 @@ def build_optimiser(cfg: OptimConfig) -> optax.GradientTransformation:
     return optax.chain(*parts)
 
 
-def build(cfg: Config):
-    """Dataset, network, loss, regularisers and optimiser of a config."""
-    data = load_dataset(cfg.data)
-    in_size = data.train.x.shape[1]
-    net = build_network(cfg.model, in_size, data.n_classes, jax.random.PRNGKey(cfg.train.seed))
-    loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels, net)
-    return data, net, loss, regs, build_optimiser(cfg.optim)
-
-
 def _construct(cls, params, key):
     try:
         inspect.signature(cls).bind(**params)
     except TypeError as e:
         raise ConfigError(f"`{key}` does not fit {cls.__name__}: {e}.") from None
     return cls(**params)
-
-
-def _size_key(split):
-    return {"train": "train_size", "validation": "val_size", "test": "test_size"}[split]
