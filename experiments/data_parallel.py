@@ -74,7 +74,7 @@ def _median(xs):
 
 def measure(config: str, epochs: int) -> dict:
     from eventax.config import load_config
-    from eventax.train.build import load_dataset
+    from eventax.data import load_dataset
 
     cfg = load_config(config)
     steps = -(-len(load_dataset(cfg.data).train.y) // cfg.optim.batch_size)

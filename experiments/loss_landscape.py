@@ -37,7 +37,8 @@ from eventax.analysis import (
 from eventax.analysis.gradients import batch_loss
 from eventax.config import load_config
 from eventax.train import train
-from eventax.train.build import build_loss, build_network, load_dataset
+from eventax.data import load_dataset
+from eventax.train.build import build_loss, build_network
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -36,6 +36,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .._checks import check_int
+from ..config import ConfigError
+from .dataset import SPLITS, Dataset, Split, register
 
 _GRID_PER_FREQUENCY = 64  # grid points per unit of the highest frequency `K`
 _REFINE_POINTS = 33  # points of the local grid around a coarse extreme
@@ -193,3 +195,20 @@ def _check_positive(name, value) -> float:
     if not (is_real and math.isfinite(value) and value > 0):
         raise ValueError(f"`{name}` must be a finite number > 0; got {value!r}.")
     return float(value)
+
+
+# Samples per class of the standard splits (train, validation, test).
+STANDARD_PER_CLASS = (200, 50, 50)
+
+
+@register("randman")
+def load(cfg, sizes) -> Dataset:
+    """`randman_splits` with `sizes[k]` samples per class (0: `STANDARD_PER_CLASS`),
+    spike times in `[0, cfg.t_max]`, the generator's keywords from `cfg.params`."""
+    per_class = [sizes[k] or std for k, std in zip(SPLITS, STANDARD_PER_CLASS)]
+    try:
+        parts = randman_splits(per_class, duration=cfg.t_max, **cfg.params)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"`data.params` (randman): {e}") from e
+    splits = {k: Split(*part) for k, part in zip(SPLITS, parts)}
+    return Dataset(**splits, n_classes=int(splits["train"].y.max()) + 1)

@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from .._checks import check_int
+from .dataset import SPLITS, Dataset, Split, register
 
 XOR_TRAIN = {"size": 5000, "seed": 1000}
 XOR_VALIDATION = {"size": 1000, "seed": 1001}
@@ -106,3 +107,15 @@ def _check_window(name, window, ordered=True) -> tuple[float, float]:
     if ordered and not 0.0 <= lo <= hi:
         raise ValueError(f"`{name}` must satisfy 0 <= {name}[0] <= {name}[1]; got {window!r}.")
     return lo, hi
+
+
+@register("xor")
+def load(cfg, sizes) -> Dataset:
+    """The standard splits (or their first `sizes[k]` trials) of `t_max = cfg.t_max`; a
+    readout starts at the cue (channels `2m..3m-1`, `m = 3`)."""
+    splits = {}
+    for k, std in zip(SPLITS, (XOR_TRAIN, XOR_VALIDATION, XOR_TEST)):
+        x, labels, _ = delayed_xor(sizes[k] or std["size"], std["seed"], t_max=cfg.t_max)
+        splits[k] = Split(x, labels)
+    m = x.shape[1] // 3
+    return Dataset(**splits, n_classes=2, start_channels=tuple(range(2 * m, 3 * m)))

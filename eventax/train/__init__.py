@@ -1,6 +1,7 @@
 """Training: configs -> datasets, networks, losses; the loop, metrics, checkpoints, sweeps."""
 
-from .build import build_loss, build_network, build_optimiser, load_dataset, neuron_class
+from ..data import load_dataset
+from .build import build_loss, build_network, build_optimiser, neuron_class
 from .checkpoint import load_checkpoint, save_checkpoint
 from .evaluate import evaluate_run
 from .metrics import evaluate

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from ..config import load_config
 from ..io import load_evnn
-from .build import build_loss, load_dataset
+from ..data import load_dataset
+from .build import build_loss
 from .metrics import evaluate
 
 

@@ -39,9 +39,9 @@ import numpy as np
 import optax
 
 from ..config import Config, OptimConfig, dumps, to_dict
-from ..data import Batches
+from ..data import Batches, load_dataset
 from ..io import load_evnn, save_evnn
-from .build import build_loss, build_network, build_optimiser, load_dataset
+from .build import build_loss, build_network, build_optimiser
 from .checkpoint import load_checkpoint, save_checkpoint
 from .metrics import evaluate
 from .parallel import DataParallel

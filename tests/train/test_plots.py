@@ -13,7 +13,7 @@ import eventax
 from eventax.config import Config, DataConfig
 from eventax.data import yin_yang, yin_yang_spikes
 from eventax.train import plots
-from eventax.train.build import Dataset, Split
+from eventax.data import Dataset, Split
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
