@@ -12,6 +12,7 @@
 from types import SimpleNamespace
 
 import diffrax as dfx
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -110,11 +111,13 @@ def test_state_is_recorded_at_an_outputs_spike_time(x64, engine, dtype):
                   engine=engine, dtype=dtype),
     ]
     x = jnp.asarray([[1.0], [2.0], [5.0]], dtype)
+    ttfs = eqx.filter_jit(lambda net: net.ttfs(x))
+    state_at_t = eqx.filter_jit(lambda net, t: net.state_at_t(x, t))  # (compiled once per net)
     for net in nets:
-        first = np.asarray(net.ttfs(x))
+        first = np.asarray(ttfs(net))
         assert np.all(np.isfinite(first))
         for k, t_k in enumerate(first):
-            seen = np.asarray(net.state_at_t(x, jnp.array([t_k - 1e-5, t_k], dtype)))[k]
+            seen = np.asarray(state_at_t(net, jnp.array([t_k - 1e-5, t_k], dtype)))[k]
             assert min(abs(seen[1, 0] - 1.0), abs(seen[1, 0])) <= 1e-4
             assert abs(seen[1, 1]) > 1.0
             np.testing.assert_allclose(seen[1, 1], seen[0, 1], rtol=1e-4)
