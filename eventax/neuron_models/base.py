@@ -204,7 +204,8 @@ class CurrentSynapses(NeuronModel):
     `(neurons,)` array per channel.
     """
 
-    input_channel: ClassVar[int]
+    weights: eqx.AbstractVar[Float[Array, "pre neurons"]]
+    input_channel: eqx.AbstractClassVar[int]
 
     def input_spike(self, y, from_idx, to_idx, valid_mask):
         if isinstance(y, tuple):

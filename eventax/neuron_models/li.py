@@ -5,10 +5,10 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float
 
-from .lif import LIF
+from .lif import _Leaky
 
 
-class LI(LIF):
+class LI(_Leaky):
     r"""Leaky integrator with a current-based synapse; never spikes.
 
         dv/dt = (-v + i + ic) / tmem,     di/dt = -i / tsyn.

@@ -11,29 +11,10 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
-class LIF(CurrentSynapses):
-    r"""Current-based leaky integrate-and-fire neuron.
 
-    State `y = (v, i)`, membrane and synaptic current, each `(n_neurons,)`
-    (`observe` stacks them into channels 0 and 1):
-
-        dv/dt = (-v + i + ic) / tmem,     di/dt = -i / tsyn.
-
-    Spike when `v` crosses `thresh` upwards; reset `v -> vreset`. A spike of
-    presynaptic row `k` adds `weights[k, j]` to `i_j`.
-
-    Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
-    `(n_neurons,)`; any of `thresh, tsyn, tmem, vreset` named in `trainable`.
-
-    | parameter | default | meaning |
-    |---|---|---|
-    | `thresh` | required | firing threshold |
-    | `tsyn`, `tmem` | required | synaptic / membrane time constant (> 0) |
-    | `vreset` | 0 | reset potential (< thresh) |
-    | `wlim`, `wmean` | `4*thresh`, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
-    """
+class _Leaky(CurrentSynapses):
+    """What `LIF` and `LI` share: the leaky membrane driven by a current-based
+    synapse (fields, construction, dynamics); they differ in whether it spikes."""
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
 
@@ -94,6 +75,31 @@ class LIF(CurrentSynapses):
         dv = (-v + i + self.ic) / self.param(self.tmem)
         di = -i / self.param(self.tsyn)
         return dv, di
+
+
+class LIF(_Leaky):
+    r"""Current-based leaky integrate-and-fire neuron.
+
+    State `y = (v, i)`, membrane and synaptic current, each `(n_neurons,)`
+    (`observe` stacks them into channels 0 and 1):
+
+        dv/dt = (-v + i + ic) / tmem,     di/dt = -i / tsyn.
+
+    Spike when `v` crosses `thresh` upwards; reset `v -> vreset`. A spike of
+    presynaptic row `k` adds `weights[k, j]` to `i_j`.
+
+    Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
+    `(n_neurons,)`; any of `thresh, tsyn, tmem, vreset` named in `trainable`.
+
+    | parameter | default | meaning |
+    |---|---|---|
+    | `thresh` | 1 | firing threshold |
+    | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
+    | `vreset` | 0 | reset potential (< thresh) |
+    | `wlim`, `wmean` | `4*thresh`, 0 | weights uniform on `wmean ± wlim/2` |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
+    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+    """
 
     def spike_condition(self, t, y) -> Float[Array, " neurons"]:
         return y[0] - self.param(self.thresh)
