@@ -5,9 +5,9 @@ function that replaces the Heaviside's derivative (a Dirac delta) in every
 derivative taken through `surrogate(x)`. Calling it returns `H(x) = [x >= 0]`.
 The replacement is a custom JVP, so forward mode (`jax.jvp`) and reverse mode
 (`jax.grad`, by transposition) see the same surrogate. A new surrogate is a
-subclass with `derivative`:
+subclass with `derivative` (of `SlopedSurrogate` if it has a positive `slope`):
 
-    class Gaussian(Surrogate):
+    class Gaussian(SlopedSurrogate):
         slope: float = eqx.field(static=True, default=5.0)
 
         def derivative(self, x):
@@ -23,17 +23,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-__all__ = ["Arctan", "FastSigmoid", "Sigmoid", "StraightThrough", "Surrogate", "Triangular"]
+__all__ = ["Arctan", "FastSigmoid", "Sigmoid", "SlopedSurrogate", "StraightThrough", "Surrogate", "Triangular"]
 
 
 class Surrogate(eqx.Module):
-    """Abstract base: `H(x)` forward, `derivative(x)` in place of its derivative.
-
-    A field named `slope` is checked to be positive."""
-
-    def __check_init__(self):
-        if hasattr(self, "slope"):
-            _positive("slope", self.slope)
+    """Abstract base: `H(x)` forward, `derivative(x)` in place of its derivative."""
 
     @abc.abstractmethod
     def derivative(self, x: Float[Array, "*shape"]) -> Float[Array, "*shape"]:
@@ -54,14 +48,17 @@ class Surrogate(eqx.Module):
         return heaviside(jnp.asarray(x))
 
 
-def _positive(name: str, value) -> float:
-    value = float(value)
-    if not value > 0:
-        raise ValueError(f"`{name}` must be positive; got {value}.")
-    return value
+class SlopedSurrogate(Surrogate):
+    """Abstract base of surrogates with a sharpness `slope` (> 0, checked)."""
+
+    slope: eqx.AbstractVar[float]
+
+    def __check_init__(self):
+        if not float(self.slope) > 0:
+            raise ValueError(f"`slope` must be positive; got {float(self.slope)}.")
 
 
-class FastSigmoid(Surrogate):
+class FastSigmoid(SlopedSurrogate):
     r"""SuperSpike (Zenke & Ganguli 2018): `H'(x) ~ 1 / (1 + slope |x|)^2`."""
 
     slope: float = eqx.field(static=True, default=25.0)
@@ -70,7 +67,7 @@ class FastSigmoid(Surrogate):
         return 1.0 / (1.0 + self.slope * jnp.abs(x)) ** 2
 
 
-class Arctan(Surrogate):
+class Arctan(SlopedSurrogate):
     r"""Derivative of `arctan(pi slope x / 2) / pi`: `H'(x) ~ (slope/2) / (1 + (pi slope x / 2)^2)`."""
 
     slope: float = eqx.field(static=True, default=2.0)
@@ -79,7 +76,7 @@ class Arctan(Surrogate):
         return 0.5 * self.slope / (1.0 + (0.5 * jnp.pi * self.slope * x) ** 2)
 
 
-class Sigmoid(Surrogate):
+class Sigmoid(SlopedSurrogate):
     r"""Derivative of the logistic `sigma(slope x)`: `H'(x) ~ slope sigma(slope x) (1 - sigma(slope x))`."""
 
     slope: float = eqx.field(static=True, default=5.0)
@@ -90,7 +87,7 @@ class Sigmoid(Surrogate):
         return self.slope * jax.nn.sigmoid(z) * jax.nn.sigmoid(-z)
 
 
-class Triangular(Surrogate):
+class Triangular(SlopedSurrogate):
     r"""Triangle of half-width `1/slope` and unit area: `H'(x) ~ slope * max(0, 1 - slope |x|)`."""
 
     slope: float = eqx.field(static=True, default=1.0)
