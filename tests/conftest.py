@@ -4,13 +4,24 @@ import jax
 import pytest
 
 
-@pytest.fixture
-def x64():
-    """Run one test with float64 enabled, restoring the previous setting after."""
+def _enable_x64():
     previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture
+def x64():
+    """Run one test with float64 enabled, restoring the previous setting after."""
+    yield from _enable_x64()
+
+
+@pytest.fixture(scope="module")
+def x64_module():
+    """float64 from the first use in a module to its end, for module-scoped fixtures
+    that build float64 networks (they are set up before any per-test `x64`)."""
+    yield from _enable_x64()
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -8,80 +8,23 @@ event detection and the reset and spike deliveries applied by hand.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import EXACT, check_directional_derivatives, event_driven, input_rows, spike_error, spike_list
 
-# x64 is process-global: on while this module is imported and while its tests
-# run (autouse fixture), restored at the end of the import.
-_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
-jax.config.update("jax_enable_x64", True)
+import eventax as ex
+from eventax.data import yin_yang, yin_yang_spikes
+from eventax.neuron_models.alif import ALIF
 
-import diffrax  # noqa: E402
-import equinox as eqx  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optimistix as optx  # noqa: E402
-import pytest  # noqa: E402
-from scipy.integrate import solve_ivp  # noqa: E402
-
-import eventax as ex  # noqa: E402
-from eventax.data import yin_yang, yin_yang_spikes  # noqa: E402
-from eventax.neuron_models.alif import ALIF  # noqa: E402
+pytestmark = pytest.mark.usefixtures("x64")
 
 TRAINABLE = ("thresh", "vreset", "beta", "tsyn", "tmem", "ta")
-EXACT = dict(
-    dtype=jnp.float64,
-    solver=diffrax.Tsit5(),
-    stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12),
-    root_finder=optx.Newton(1e-13, 1e-13),
-    solver_stepsize=0.01,
-    trainable=TRAINABLE,
-)
-
-
-@pytest.fixture(autouse=True)
-def _float64_mode():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
 
 
 # ----------------------------------------------------------------------- reference
-
-
-def event_driven(rhs, condition, reset, deliver, y0, inputs, t_end):
-    """Spikes `[(t, neuron)]` by SciPy: `solve_ivp` between events, one terminal
-    event per neuron (`condition(y)[j]` crossing 0 upwards), then `reset(y, j)`
-    and the spike's zero-delay delivery `deliver(y, j)`; input spikes
-    `[(time, row)]` are delivered by hand. `reset`/`deliver` edit `y` in place."""
-    n = len(condition(y0))
-
-    def event(j):
-        def f(t, y):
-            return condition(y)[j]
-
-        f.terminal, f.direction = True, 1.0
-        return f
-
-    events = [event(j) for j in range(n)]
-    queue = sorted(inputs)
-    y, t, spikes = np.array(y0, float), 0.0, []
-    while t < t_end:
-        t_next = queue[0][0] if queue else t_end
-        if t_next > t:
-            sol = solve_ivp(lambda t, y: rhs(y), (t, t_next), y, method="DOP853", rtol=1e-10,
-                            atol=1e-12, events=events, max_step=0.5)
-            if sol.status == 1:
-                j = next(j for j, te in enumerate(sol.t_events) if len(te))
-                t, y = sol.t_events[j][0], sol.y_events[j][0].copy()
-                spikes.append((t, j))
-                reset(y, j)
-                deliver(y, j)
-                continue
-            t, y = t_next, sol.y[:, -1].copy()
-        if queue and queue[0][0] <= t:
-            deliver(y, queue.pop(0)[1])
-    return spikes
 
 
 def reference_alif(p, weights, ic, inputs, t_end):
@@ -101,24 +44,21 @@ def reference_alif(p, weights, ic, inputs, t_end):
     def deliver(y, row):
         y[n : 2 * n] += weights[row]
 
-    return event_driven(rhs, condition, reset, deliver, np.zeros(3 * n), inputs, t_end)
+    return event_driven(rhs, condition, reset, deliver, np.zeros(3 * n), inputs, t_end, max_step=0.5)
 
 
 def reference(net, x, t_end):
     """`reference_alif` with the parameters of `net` and input spike times `x`."""
     m = net.neuron_model
     p = {name: np.broadcast_to(np.asarray(m.param(getattr(m, name))), (net.n_neurons,)) for name in TRAINABLE}
-    inputs = [(float(t), net.n_neurons + k) for k, ts in enumerate(np.asarray(x)) for t in ts if np.isfinite(t)]
+    inputs = input_rows(x, net.n_neurons)
     return reference_alif(p, np.asarray(m.weights), np.asarray(m.ic), inputs, t_end)
 
 
 def compare(net, rec, x, t_end):
     """Max |t - t_scipy| over the spikes of `rec` (which must match SciPy's neurons)."""
-    n = int(rec.n_spikes)
-    got = list(zip(np.asarray(rec.times[:n]), np.asarray(rec.neurons[:n])))
-    ref = reference(net, x, t_end)
-    assert [j for _, j in got] == [j for _, j in ref], (got, ref)
-    return max(abs(a - b) for (a, _), (b, _) in zip(got, ref)), n
+    got = spike_list(rec)
+    return spike_error(got, reference(net, x, t_end)), len(got)
 
 
 _record = eqx.filter_jit(lambda net, x: net.record(x, max_spikes=64))
@@ -134,7 +74,7 @@ def single_neuron():
     """Bias-driven ALIF (ic = 1.6) with an inhibitory autapse and 5 excitatory input spikes."""
     return ex.EvNN(
         ALIF, 1, T_SINGLE, 1, wmask=np.ones((2, 1)), init_weights=np.array([[-0.3], [1.5]]),
-        init_bias=2.0, thresh=1.0, beta=0.4, tsyn=3.0, tmem=8.0, ta=25.0, vreset=-0.2, **EXACT,
+        init_bias=2.0, thresh=1.0, beta=0.4, tsyn=3.0, tmem=8.0, ta=25.0, vreset=-0.2, **EXACT, trainable=TRAINABLE,
     )
 
 
@@ -175,7 +115,7 @@ def small_network():
     return ex.EvNN(
         ALIF, N, T_NET, N_IN, wmask=mask, init_weights=w, init_bias=rng.uniform(0.3, 0.8, N),
         thresh=rng.uniform(0.8, 1.2, N), beta=rng.uniform(0.2, 0.6, N), tsyn=rng.uniform(2.0, 4.0, N),
-        tmem=rng.uniform(4.0, 8.0, N), ta=rng.uniform(10.0, 30.0, N), vreset=-0.1, **EXACT,
+        tmem=rng.uniform(4.0, 8.0, N), ta=rng.uniform(10.0, 30.0, N), vreset=-0.1, **EXACT, trainable=TRAINABLE,
     )
 
 
@@ -239,25 +179,8 @@ def test_gradients_match_finite_differences():
     """
     net = small_network()
     losses, grads = _losses_and_grads(net)
-    model, mask, rng = net.neuron_model, ff_mask(), np.random.default_rng(4)
-    h, worst = 1e-6, 0.0
-    for name in LEAVES:
-        leaf = getattr(model, name)
-        for k, loss in enumerate(["spike-time", "state"]):
-            g = np.asarray(getattr(grads[k].neuron_model, name))
-            assert np.any(g != 0), (name, loss)
-            d = rng.uniform(0.5, 1.5, g.shape) * np.sign(g)
-            ad = float(np.sum(g * d))
-
-            def shifted(eps, name=name, leaf=leaf, d=d):
-                return eqx.tree_at(lambda n: getattr(n.neuron_model, name), net, leaf + eps * d)
-
-            fd = (_loss(shifted(h), k) - _loss(shifted(-h), k)) / (2 * h)
-            rel = abs(ad - fd) / abs(fd)
-            worst = max(worst, rel)
-            print(f"\n[ALIF grad] {loss:10s} d/d{name:7s}: AD {ad:+.10e} FD {fd:+.10e} rel {rel:.1e}", end="")
-            assert rel <= 1e-5, (name, loss)
-    print(f"\n[ALIF grad] worst relative error {worst:.2e}")
+    check_directional_derivatives("ALIF grad", net, grads, LEAVES, _loss, tol=1e-5)
+    mask = ff_mask()
     for g in grads:
         assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)
 
@@ -328,6 +251,3 @@ def test_b0_is_the_baseline_threshold():
     m = ALIF(jax.random.PRNGKey(0), 2, 1, np.ones((3, 2)), b0=0.7)
     assert float(m.param(m.thresh)) == pytest.approx(0.7)
     assert ALIF.time_constants == ("tsyn", "tmem", "ta")
-
-
-jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)

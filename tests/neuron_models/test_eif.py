@@ -10,92 +10,27 @@ simulator.
 
 from __future__ import annotations
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import EXACT, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
 
-_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
-jax.config.update("jax_enable_x64", True)
+import eventax as ex
+from eventax.data import yin_yang, yin_yang_spikes
+from eventax.neuron_models.eif import EIF
 
-import diffrax  # noqa: E402
-import equinox as eqx  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optimistix as optx  # noqa: E402
-import pytest  # noqa: E402
-from scipy.integrate import solve_ivp  # noqa: E402
+pytestmark = pytest.mark.usefixtures("x64")
 
-import eventax as ex  # noqa: E402
-from eventax.data import yin_yang, yin_yang_spikes  # noqa: E402
-from eventax.neuron_models.eif import EIF  # noqa: E402
-
-jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)
-
-
-@pytest.fixture(autouse=True)
-def _float64_mode():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
-EXACT = dict(
-    dtype=jnp.float64,
-    solver=diffrax.Tsit5(),
-    stepsize_controller=diffrax.PIDController(rtol=1e-12, atol=1e-12),
-    root_finder=optx.Newton(1e-13, 1e-13),
-    solver_stepsize=0.01,
-)
 PARAMS = ("tmem", "tsyn", "vT", "deltaT", "EL", "vreset", "v_peak")
 
 
 # ---------------------------------------------------------------- independent reference
 
 
-def reference_spikes(rhs, weights, y0, in_times, t_end, spike_channel, peak, reset, jump):
-    """Event-driven float64 simulation with `scipy.integrate.solve_ivp` (DOP853).
-
-    Integrates all neurons between events; a terminal event per neuron finds
-    `y[j, spike_channel] = peak[j]` crossing upwards; then `reset(y, j)` and the
-    spike is delivered at once (`jump(y, weights[j])`). Input rows are delivered
-    by hand at their times. Returns `[(time, neuron), ...]` in time order.
-    """
-    shape = y0.shape
-    n = shape[0]
-    pending = sorted((float(t), n + k) for k, row in enumerate(in_times) for t in row if np.isfinite(t))
-
-    def event(j):
-        def crossing(s, z):
-            return z.reshape(shape)[j, spike_channel] - peak[j]
-
-        crossing.terminal, crossing.direction = True, 1.0
-        return crossing
-
-    events = [event(j) for j in range(n)]
-    t, y, spikes = 0.0, np.array(y0, float), []
-    while True:
-        t_next = pending[0][0] if pending else t_end
-        if t_next > t:
-            sol = solve_ivp(
-                lambda s, z: rhs(z.reshape(shape)).ravel(), (t, t_next), y.ravel(),
-                method="DOP853", rtol=1e-10, atol=1e-12, events=events,
-            )
-            assert sol.status >= 0, sol.message
-            if sol.status == 1:
-                t, j = min((te[0], j) for j, te in enumerate(sol.t_events) if len(te))
-                y = reset(sol.y_events[j][0].reshape(shape), j)
-                spikes.append((t, j))
-                y = jump(y, weights[j])
-                continue
-            y = sol.y[:, -1].reshape(shape)
-        t = t_next
-        while pending and pending[0][0] <= t:
-            y = jump(y, weights[pending.pop(0)[1]])
-        if t >= t_end:
-            return spikes
-
-
 def eif_reference(weights, params, ic, in_times, t_end):
-    """`params`: dict of PARAMS (scalars or per neuron)."""
+    """EIF spikes by `event_driven`; `params`: dict of PARAMS (scalars or per neuron)."""
     n = weights.shape[1]
     p = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in params.items()}
     ic = np.broadcast_to(np.asarray(ic, float), (n,))
@@ -109,23 +44,13 @@ def eif_reference(weights, params, ic, in_times, t_end):
         return np.stack([dv, -i / p["tsyn"]], axis=1)
 
     def reset(y, j):
-        y = y.copy()
         y[j, 0] = p["vreset"][j]
-        return y
 
-    def jump(y, w):
-        y = y.copy()
-        y[:, 1] += w
-        return y
+    def deliver(y, row):
+        y[:, 1] += weights[row]
 
     y0 = np.stack([p["EL"], np.zeros(n)], axis=1)
-    return reference_spikes(rhs, weights, y0, in_times, t_end, 0, p["v_peak"], reset, jump)
-
-
-def _spike_times(rec):
-    n = int(rec.n_spikes)
-    assert n < rec.times.shape[0]
-    return np.asarray(rec.times[:n]), np.asarray(rec.neurons[:n])
+    return event_driven(rhs, lambda y: y[:, 0] - p["v_peak"], reset, deliver, y0, input_rows(in_times, n), t_end)
 
 
 # ---------------------------------------------------------------- single neuron
@@ -153,11 +78,10 @@ def test_driven_neuron_matches_scipy(case):
         EIF, 1, T_END_1, 1, wmask=np.ones((2, 1)), init_weights=weights, init_bias=ic,
         **SINGLE, **EXACT,
     )
-    times, _ = _spike_times(_record(net, jnp.asarray(x)))
-    ref = eif_reference(weights, SINGLE, ic, x, T_END_1)
-    assert len(times) == len(ref) >= 1
-    err = np.max(np.abs(times - [t for t, _ in ref]))
-    print(f"\n[EIF single] case={case}: {len(times)} spikes, max err vs scipy {err:.2e}")
+    got = spike_list(_record(net, jnp.asarray(x)))
+    assert len(got) >= 1
+    err = spike_error(got, eif_reference(weights, SINGLE, ic, x, T_END_1))
+    print(f"\n[EIF single] case={case}: {len(got)} spikes, max err vs scipy {err:.2e}")
     assert err < 1e-6
 
 
@@ -232,62 +156,30 @@ def _loss_states(net):
 
 @eqx.filter_jit
 def _evaluate(net):
+    """Both losses, the spike record and both gradients (one compiled program)."""
     (l1, rec), g1 = eqx.filter_value_and_grad(_loss_spikes, has_aux=True)(net)
     l2, g2 = eqx.filter_value_and_grad(_loss_states)(net)
-    return jnp.stack([l1, l2]), (g1, g2), rec
+    return jnp.stack([l1, l2]), rec, (g1, g2)
 
 
 LEARNABLE = ("weights", "ic") + PARAMS
 
 
-def _leaves(model):
-    return {name: getattr(model, name) for name in LEARNABLE}
-
-
-def finite_differences(net, rel_step=1e-5):
-    """Central differences of both losses w.r.t. every learnable entry (real synapses only).
-
-    Returns `rows = [(name, index, step)]`, `fd` of shape `(len(rows), 2)` and the
-    spike count of every perturbed network. Reuses the compiled `_evaluate`.
-    """
-    mask = np.asarray(net.wmask.value)
-    base = {k: np.asarray(v) for k, v in _leaves(net.neuron_model).items()}
-    rows = [
-        (name, idx, rel_step * max(1.0, abs(value[idx])))
-        for name, value in base.items()
-        for idx in zip(*np.nonzero(mask if name == "weights" else np.ones(value.shape, bool)))
-    ]
-    fd, n_spikes = np.zeros((len(rows), 2)), []
-    for r, (name, idx, h) in enumerate(rows):
-        for sign in (1.0, -1.0):
-            value = jnp.asarray(base[name]).at[idx].add(sign * h)
-            losses, _, rec = _evaluate(eqx.tree_at(lambda n: getattr(n.neuron_model, name), net, value))
-            fd[r] += sign * np.asarray(losses) / (2 * h)
-            n_spikes.append(int(rec.n_spikes))
-    return rows, fd, np.array(n_spikes)
-
-
 @pytest.fixture(scope="module")
-def evaluated_network():
-    """The network and its losses, gradients and spike record (compiled once)."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
+def evaluated_network(x64_module):
+    """The network and its losses, spike record and gradients (compiled once)."""
     net = network()
-    result = net, _evaluate(net)
-    jax.config.update("jax_enable_x64", previous)
-    return result
+    return net, _evaluate(net)
 
 
 def test_network_matches_scipy(evaluated_network):
     """2 inputs -> 3 hidden -> 2 outputs: all spikes within 1e-6 of scipy (measured ~1e-10)."""
-    net, (_, _, rec) = evaluated_network
-    times, neurons = _spike_times(rec)
+    net, (_, rec, _) = evaluated_network
+    got = spike_list(rec)
     _, weights = _net_weights()
-    ref = eif_reference(weights, NET_PARAMS, NET_IC, X_NET, T_END_NET)
-    assert [j for _, j in ref] == list(neurons)
-    assert set(neurons) == set(range(N))  # every neuron spikes
-    err = np.max(np.abs(times - [t for t, _ in ref]))
-    print(f"\n[EIF network] {len(times)} spikes, max err vs scipy {err:.2e}")
+    err = spike_error(got, eif_reference(weights, NET_PARAMS, NET_IC, X_NET, T_END_NET))
+    assert {j for _, j in got} == set(range(N))  # every neuron spikes
+    print(f"\n[EIF network] {len(got)} spikes, max err vs scipy {err:.2e}")
     assert err < 1e-6
 
 
@@ -300,21 +192,8 @@ def test_network_gradients_match_finite_differences(evaluated_network):
     resets. Step `h = 1e-5 max(1, |p|)`; error relative to
     `max(|fd|, 1e-3 max |fd|)` per loss, tolerance 1e-5 (measured < 1e-6).
     """
-    net, (_, grads, rec) = evaluated_network
-    rows, fd, n_spikes = finite_differences(net)
-    assert np.all(n_spikes == int(rec.n_spikes))  # no spike appears or vanishes
-    mask = np.asarray(net.wmask.value)
-    for loss_idx, loss_name in enumerate(["spike times", "states"]):
-        ad = _leaves(grads[loss_idx].neuron_model)
-        assert np.all(np.asarray(ad["weights"])[~mask] == 0.0)  # absent synapses
-        g = np.array([np.asarray(ad[name])[idx] for name, idx, _ in rows])
-        floor = 1e-3 * np.max(np.abs(fd[:, loss_idx]))
-        rel = np.abs(g - fd[:, loss_idx]) / np.maximum(np.abs(fd[:, loss_idx]), floor)
-        worst = {name: max(r for (n, *_), r in zip(rows, rel) if n == name) for name in LEARNABLE}
-        print(f"\n[EIF gradients] {loss_name}: {len(rows)} parameters, worst relative error "
-              f"{rel.max():.2e}; per parameter " + ", ".join(f"{k} {v:.1e}" for k, v in worst.items()))
-        k = int(np.argmax(rel))
-        assert rel[k] < 1e-5, (loss_name, rows[k], g[k], fd[k, loss_idx])
+    net, (_, rec, grads) = evaluated_network
+    check_entrywise_gradients("EIF gradients", net, grads, rec, LEARNABLE, _evaluate, tol=1e-5)
 
 
 # ---------------------------------------------------------------- float32 training step
@@ -323,7 +202,7 @@ def test_network_gradients_match_finite_differences(evaluated_network):
 def test_ffevnn_float32_training_step_and_save_load(tmp_path):
     """FFEvNN([50, 3]) on 8 Yin-Yang samples: finite loss and gradients under jit +
     vmap; some outputs spike; a saved and loaded network gives identical ttfs."""
-    jax.config.update("jax_enable_x64", False)  # the autouse fixture restores it
+    jax.config.update("jax_enable_x64", False)  # the x64 fixture restores it
     features, labels = yin_yang(8, seed=0)
     x = jnp.asarray(yin_yang_spikes(features), jnp.float32)
     net = ex.FFEvNN(

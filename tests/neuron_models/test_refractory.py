@@ -13,30 +13,18 @@ t_k = T0 + k (t_refrac + T0), k = 0, 1, ...
 
 from __future__ import annotations
 
+import diffrax
+import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import EXACT
 
-# x64 is process-global: on while this module is imported and during its tests
-# (autouse fixture), restored at the end of the import (see test_exactness.py).
-_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
-jax.config.update("jax_enable_x64", True)
+import eventax as ex
+from eventax.neuron_models.refractory import Refractory, RefractoryState
 
-import diffrax  # noqa: E402
-import equinox as eqx  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optimistix as optx  # noqa: E402
-import pytest  # noqa: E402
-
-import eventax as ex  # noqa: E402
-from eventax.neuron_models.refractory import Refractory, RefractoryState  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _float64_mode():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 class Integrator(ex.NeuronModel):
@@ -74,15 +62,13 @@ class Integrator(ex.NeuronModel):
 
 
 TMEM, THRESH, T_END = 10.0, 1.0, 40.0
-NO_INPUT = jnp.array([[jnp.inf]])
+NO_INPUT = np.array([[np.inf]])  # float64 whatever x64 is at import
 
 
 def solver_kwargs(adaptive=True, dt=0.01):
-    controller = diffrax.PIDController(rtol=1e-12, atol=1e-12) if adaptive else diffrax.ConstantStepSize()
-    return dict(
-        dtype=jnp.float64, solver=diffrax.Tsit5(), stepsize_controller=controller,
-        root_finder=optx.Newton(rtol=1e-13, atol=1e-13), solver_stepsize=dt,
-    )
+    """`EXACT`, or on constant steps of `dt` (`adaptive=False`)."""
+    controller = EXACT["stepsize_controller"] if adaptive else diffrax.ConstantStepSize()
+    return {**EXACT, "stepsize_controller": controller, "solver_stepsize": dt}
 
 
 def lif_net(ic, t_refrac, w=0.0, adaptive=True, dt=0.01):
@@ -321,6 +307,3 @@ def test_save_load_round_trip(tmp_path):
     assert type(loaded.neuron_model) is Refractory(ex.LIF)
     assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(net)
     np.testing.assert_array_equal(train_of(loaded, NO_INPUT), train_of(net, NO_INPUT))
-
-
-jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)
