@@ -131,7 +131,6 @@ def train(cfg: Config, run_dir, *, resume: bool = False, progress: bool = True, 
 def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progress=True, callbacks=()) -> list[dict]:
     """Train `cfg` for every seed at once; per-seed files go to `seed_dirs`
     (`callbacks` as in `train`, given the first seed's network)."""
-    run_dir, seed_dirs = Path(run_dir), [Path(d) for d in seed_dirs]
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or len(seeds) != len(seed_dirs) or not seeds:
         raise ValueError(f"`seeds` must be distinct and match the seed directories; got {seeds}.")
@@ -139,30 +138,11 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
     dp = DataParallel()
     dp.check_batch_size(cfg.optim.batch_size)
     data = load_dataset(cfg.data)
-    optimiser = build_optimiser(cfg.optim)
     nets = [build_network(cfg.model, data.train.x.shape[1], data.n_classes, jax.random.PRNGKey(s)) for s in seeds]
     loss, regs = build_loss(cfg.loss, cfg.model, data.start_channels, nets[0])
     params, static = _stack_params(nets)
-    opt_state = jax.vmap(optimiser.init)(params)
-    ckpt = run_dir / "checkpoint.zip"
-    histories: list[list[dict]] = [[] for _ in seeds]
-    best = [{"epoch": 0, "accuracy": -1.0} for _ in seeds]
-    best_nets = [None for _ in seeds]  # on every process: finish() must not read process 0's files
-    start_epoch = 1
-    if resume:
-        if not ckpt.is_file():
-            raise FileNotFoundError(f"Cannot resume: {ckpt} does not exist (start without --resume).")
-        (params, opt_state), meta = load_checkpoint(ckpt, (params, opt_state))
-        if meta["seeds"] != seeds:
-            raise ValueError(f"The checkpoint in {run_dir} holds seeds {meta['seeds']}, not {seeds}.")
-        histories, best, start_epoch = meta["histories"], meta["best"], meta["epoch"] + 1
-    elif dp.is_main:
-        if ckpt.exists():
-            raise FileExistsError(f"{run_dir} already holds a run; use --resume or another directory.")
-        for c, d in zip(cfgs, seed_dirs):
-            d.mkdir(parents=True, exist_ok=True)
-            (d / "config.toml").write_text(dumps(c))
-        run_dir.mkdir(parents=True, exist_ok=True)
+    log = _RunLog(Path(run_dir), [Path(d) for d in seed_dirs], cfgs, static, dp)
+    params, opt_state = log.start(params, jax.vmap(build_optimiser(cfg.optim).init)(params), resume)
 
     step = make_train_step(loss, regs, cfg.optim, net_max_spikes(nets[0], regs), dp)
     params, opt_state = dp.replicate((params, opt_state))
@@ -175,49 +155,100 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
             for p in _unstack(params, len(seeds))
         ]
 
-    if start_epoch == 1:
-        for h, m in zip(histories, validate(params)):
-            h.append({"epoch": 0, **_prefix("val", m), "time_s": 0.0})
-        _write_logs(seed_dirs, histories, dp)
+    if log.next_epoch == 1:
+        log.initial(validate(params))
     label = f"seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}"
-    for epoch in range(start_epoch, cfg.optim.epochs + 1):
+    for epoch in range(log.next_epoch, cfg.optim.epochs + 1):
         t_start = time.perf_counter()
         bar = Progress(batches[0].n_batches, f"epoch {epoch}/{cfg.optim.epochs} ({label})", progress and dp.is_main)
-        losses, accs = [], []
-        for i, pairs in enumerate(zip(*(b.epoch(epoch) for b in batches))):
-            xb, yb = (np.stack(a) for a in zip(*pairs))
-            params, opt_state, value, acc = step(params, static, opt_state, xb, yb)
-            if callbacks and dp.is_main:
-                net = eqx.combine(_unstack(dp.local(params), len(seeds))[0], static)
-                for callback in callbacks:
-                    callback((epoch - 1) * batches[0].n_batches + i + 1, net)
-            losses.append(np.asarray(value))
-            accs.append(np.asarray(acc))
-            done = (i + 1) * cfg.optim.batch_size * len(seeds)
-            bar.update(i + 1, done, loss=float(np.mean(losses)), acc=float(np.mean(accs)))
+        params, opt_state, losses, accs = _epoch(
+            step, (params, static, opt_state), batches, epoch, bar, callbacks, dp, cfg.optim.batch_size
+        )
         do_eval = epoch % cfg.train.eval_every == 0 or epoch == cfg.optim.epochs
         val = validate(params) if do_eval else [{} for _ in seeds]
-        elapsed = time.perf_counter() - t_start
-        for s, (h, m) in enumerate(zip(histories, val)):
-            row = {"epoch": epoch, "train_loss": float(np.mean([v[s] for v in losses])),
-                   "train_accuracy": float(np.mean([a[s] for a in accs])), **_prefix("val", m),
-                   "time_s": elapsed}
-            h.append(row)
-            if m and m["accuracy"] > best[s]["accuracy"]:
-                best[s] = {"epoch": epoch, "accuracy": m["accuracy"]}
-                best_nets[s] = eqx.combine(_unstack(params, len(seeds))[s], static)
-                if dp.is_main:
-                    net = eqx.combine(_unstack(dp.local(params), len(seeds))[s], static)
-                    save_evnn(seed_dirs[s] / "best.evnn", net, to_dict(cfgs[s]))
-        bar.close(_epoch_summary(histories))
-        if dp.is_main:
-            _write_logs(seed_dirs, histories, dp)
-            meta = {"epoch": epoch, "seeds": seeds, "best": best, "histories": histories}
-            save_checkpoint(ckpt, dp.local((params, opt_state)), meta)
+        log.record(epoch, losses, accs, val, time.perf_counter() - t_start, (params, opt_state))
+        bar.close(_epoch_summary(log.histories))
     return [
         finish(c, d, dp=dp, built=(data, n, loss, regs), best_net=b, history=h)
-        for c, d, n, b, h in zip(cfgs, seed_dirs, nets, best_nets, histories)
+        for c, d, n, b, h in zip(cfgs, log.seed_dirs, nets, log.best_nets, log.histories)
     ]
+
+
+def _epoch(step, state, batches, epoch: int, bar, callbacks, dp: DataParallel, batch_size: int):
+    """One epoch of optimiser steps over every seed's batches: `(params, opt_state,
+    per-step losses, per-step accuracies)` (the last two with a seed axis)."""
+    params, static, opt_state = state
+    n_seeds = len(batches)
+    losses, accs = [], []
+    for i, pairs in enumerate(zip(*(b.epoch(epoch) for b in batches))):
+        xb, yb = (np.stack(a) for a in zip(*pairs))
+        params, opt_state, value, acc = step(params, static, opt_state, xb, yb)
+        if callbacks and dp.is_main:
+            net = eqx.combine(_unstack(dp.local(params), n_seeds)[0], static)
+            for callback in callbacks:
+                callback((epoch - 1) * batches[0].n_batches + i + 1, net)
+        losses.append(np.asarray(value))
+        accs.append(np.asarray(acc))
+        bar.update(i + 1, (i + 1) * batch_size * n_seeds, loss=float(np.mean(losses)), acc=float(np.mean(accs)))
+    return params, opt_state, losses, accs
+
+
+class _RunLog:
+    """A run's record across epochs and restarts: each seed's history and best network,
+    the logs and `best.evnn` files (process 0 writes them), and the checkpoint that
+    `--resume` continues from."""
+
+    def __init__(self, run_dir: Path, seed_dirs: list[Path], cfgs: list[Config], static, dp: DataParallel):
+        self.run_dir, self.seed_dirs, self.cfgs, self.static, self.dp = run_dir, seed_dirs, cfgs, static, dp
+        self.seeds = [c.train.seed for c in cfgs]
+        self.checkpoint = run_dir / "checkpoint.zip"
+        self.histories: list[list[dict]] = [[] for _ in cfgs]
+        self.best = [{"epoch": 0, "accuracy": -1.0} for _ in cfgs]
+        self.best_nets = [None for _ in cfgs]  # on every process: finish() must not read process 0's files
+        self.next_epoch = 1
+
+    def start(self, params, opt_state, resume: bool):
+        """The parameters and optimiser state to train from: the checkpoint's with
+        `resume` (and its history), else the given ones in fresh directories."""
+        if resume:
+            if not self.checkpoint.is_file():
+                raise FileNotFoundError(f"Cannot resume: {self.checkpoint} does not exist (start without --resume).")
+            (params, opt_state), meta = load_checkpoint(self.checkpoint, (params, opt_state))
+            if meta["seeds"] != self.seeds:
+                raise ValueError(f"The checkpoint in {self.run_dir} holds seeds {meta['seeds']}, not {self.seeds}.")
+            self.histories, self.best, self.next_epoch = meta["histories"], meta["best"], meta["epoch"] + 1
+        elif self.dp.is_main:
+            if self.checkpoint.exists():
+                raise FileExistsError(f"{self.run_dir} already holds a run; use --resume or another directory.")
+            for c, d in zip(self.cfgs, self.seed_dirs):
+                d.mkdir(parents=True, exist_ok=True)
+                (d / "config.toml").write_text(dumps(c))
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        return params, opt_state
+
+    def initial(self, val: list[dict]) -> None:
+        """Epoch 0: the validation metrics of the untrained networks."""
+        for h, m in zip(self.histories, val):
+            h.append({"epoch": 0, **_prefix("val", m), "time_s": 0.0})
+        _write_logs(self.seed_dirs, self.histories, self.dp)
+
+    def record(self, epoch: int, losses, accs, val: list[dict], elapsed: float, state) -> None:
+        """An epoch's rows, any new best network (`best.evnn`), the logs and the checkpoint."""
+        params, n = state[0], len(self.seeds)
+        for s, (h, m) in enumerate(zip(self.histories, val)):
+            h.append({"epoch": epoch, "train_loss": float(np.mean([v[s] for v in losses])),
+                      "train_accuracy": float(np.mean([a[s] for a in accs])), **_prefix("val", m),
+                      "time_s": elapsed})
+            if m and m["accuracy"] > self.best[s]["accuracy"]:
+                self.best[s] = {"epoch": epoch, "accuracy": m["accuracy"]}
+                self.best_nets[s] = eqx.combine(_unstack(params, n)[s], self.static)
+                if self.dp.is_main:
+                    net = eqx.combine(_unstack(self.dp.local(params), n)[s], self.static)
+                    save_evnn(self.seed_dirs[s] / "best.evnn", net, to_dict(self.cfgs[s]))
+        if self.dp.is_main:
+            _write_logs(self.seed_dirs, self.histories, self.dp)
+            meta = {"epoch": epoch, "seeds": self.seeds, "best": self.best, "histories": self.histories}
+            save_checkpoint(self.checkpoint, self.dp.local(state), meta)
 
 
 def finish(cfg: Config, run_dir, dp: DataParallel | None = None, built=None, best_net=None,
