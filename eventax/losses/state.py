@@ -36,20 +36,11 @@ class StateLoss(Loss):
     `h * (v_0/2 + v_1 + ... + v_{n-2} + v_{n-1}/2)` with `h = L / (n_obs - 1)`
     (the exponential weight is applied at each `t_k`). The observed states are
     exact (to solver accuracy) at the `t_k`, so the only approximation is the
-    quadrature. Its error, measured in float64 against the closed-form integral
-    of an LI neuron (`tsyn = 5`, `tmem = 20`) driven by 1-5 input spikes of
-    random times in [0, 30] and weights in [-1, 1] (3000 draws, window [0, 30]),
-    per unit of total input weight `sum |w|`:
-
-    | `n_obs` | `"integral"` median / max | `"exp_integral"` median / max |
-    |---|---|---|
-    | 31 | 1.0e-3 / 5.8e-3 | 6.1e-4 / 4.3e-3 |
-    | 101 | 8.9e-5 / 5.5e-4 | 5.5e-5 / 3.9e-4 |
-
-    For scale: one unit spike at `t = 0` integrates to 3.52 (2.24 with the
-    exponential weight) over the window. The error is second order in `h`; it is
-    dominated by the kink of `v` at each input spike (the synaptic current
-    jumps, so `dv/dt` jumps by `w / tmem`), worst when a spike falls mid-interval.
+    quadrature: second order in `h`, dominated by the kink of `v` at each input
+    spike (the synaptic current jumps, so `dv/dt` jumps by `w / tmem`). Against
+    closed-form LI integrals it is ~1e-3 per unit of total input weight at
+    `n_obs = 31` and ~1e-4 at 101 (medians; `experiments/RESULTS.md`, "State
+    losses: quadrature error").
 
     `start_channels`: the window starts, per sample, at the first input spike
     among these input channels (e.g. the cue of the delayed-XOR task; no such

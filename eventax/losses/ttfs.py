@@ -45,24 +45,10 @@ class TTFSLoss(Loss):
     that distance for other units (e.g. ~95 for Izhikevich in mV).
     `silent_guard=0.0` switches the guard off.
 
-    Measured on Yin-Yang (5-50-3 LIF, `wmean = 1.5`, `wlim = 3`, AdamW 5e-3,
-    batch 64, Newton root finder with atol 1e-4, 5000 training / 1000 test
-    samples, 8 epochs, seeds 0 / 1):
-
-    | `silent_guard` | test accuracy | targets silent | outputs silent |
-    |---|---|---|---|
-    | 0 | 90.1 / 85.9 % | 5.5 / 3.5 % | 22 / 18 % |
-    | 1 (seed 0) | 92.2 % | 4.2 % | 20 % |
-    | 10 | 93.1 / 87.6 % | 0.4 / 1.2 % | 12 / 9 % |
-
-    (Plain cross-entropy over `-t / 5` without the `alpha` term, the baseline
-    that drifted into silence, reached 81.5 % with 54 % silent outputs.) The
-    guard at 10 learns more slowly in the first epochs (3-5 points lower
-    accuracy in epochs 1-3). Its cost: the trial can no longer stop at the
-    last output's first spike but always runs to `no_spike_time` (plus
-    `guard_obs` observation stops); forward + backward per batch took 1.9x as
-    long on the untrained network (mean trial end 20.7 -> 30) and 1.2-1.35x on
-    the trained ones, where more trials run to the end anyway.
+    The guard's cost: a trial no longer stops at the last output's first spike
+    but runs to `no_spike_time` (plus `guard_obs` observation stops). Its effect on
+    accuracy and silent outputs is measured in `experiments/RESULTS.md` ("TTFS
+    loss: silent-output guard").
 
     Defaults are for the Yin-Yang workload (30-unit window, `tsyn = 5`,
     `tmem = 20`). W&P give `tau0 = 0.5`, `tau1 = 6.4`, `alpha = 3e-3` in ms for
