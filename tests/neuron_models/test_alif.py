@@ -1,4 +1,4 @@
-"""`ALIF` against an independent SciPy event-driven simulation, finite differences and Yin-Yang.
+"""`ALIF` against an independent SciPy event-driven simulation and finite differences (Yin-Yang: test_contract.py).
 
 The float64 tests use near-exact settings (Tsit5, PID rtol = atol = 1e-12,
 Newton 1e-13) and compare with `scipy.integrate.solve_ivp(DOP853, rtol=1e-10,
@@ -16,7 +16,6 @@ import pytest
 from helpers import EXACT, check_directional_derivatives, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
-from eventax.data import yin_yang, yin_yang_spikes
 from eventax.neuron_models.alif import ALIF
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -183,46 +182,6 @@ def test_gradients_match_finite_differences():
     mask = ff_mask()
     for g in grads:
         assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)
-
-
-# --------------------------------------------------------------------- Yin-Yang, float32
-
-features, labels = yin_yang(size=8, seed=42)
-X_YY = jnp.asarray(yin_yang_spikes(features, 30.0), jnp.float32)
-Y_YY = jnp.asarray(labels)
-
-
-def _yy_loss(net, x, y):
-    times = jax.vmap(net.ttfs)(x)
-    logp = jax.nn.log_softmax(-times, axis=-1)
-    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1)), times
-
-
-_yy_value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(_yy_loss, has_aux=True))
-
-
-def test_yinyang_float32_value_and_grad_and_save_load(tmp_path):
-    """FFEvNN([50, 3]) of ALIF on 8 Yin-Yang samples: finite loss and gradients,
-    some outputs spike, and a saved-and-loaded network gives identical results."""
-    net = ex.FFEvNN(
-        [50, 3], 5, ALIF, 30.0, key=jax.random.PRNGKey(0), wmean=2.5, wlim=3.0,
-        output_no_spike_value=30.0, trainable=("tmem", "ta"),
-    )
-    (loss, times), grads = _yy_value_and_grad(net, X_YY, Y_YY)
-    leaves = jax.tree_util.tree_leaves(grads)
-    print(f"\n[ALIF yy] loss {float(loss):.4f}, output spikes {int(jnp.sum(times < 30.0))}/24")
-    assert times.dtype == jnp.float32 and np.isfinite(float(loss))
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
-    assert 0 < int(jnp.sum(times < 30.0))
-    assert float(jnp.abs(grads.neuron_model.weights).sum()) > 0
-    assert float(jnp.abs(grads.neuron_model.tmem).sum()) > 0
-
-    path = tmp_path / "alif.eqx"
-    ex.save_evnn(path, net)
-    loaded, _ = ex.load_evnn(path)
-    (loss2, times2), _ = _yy_value_and_grad(loaded, X_YY, Y_YY)
-    np.testing.assert_array_equal(np.asarray(times2), np.asarray(times))
-    assert float(loss2) == float(loss)
 
 
 # --------------------------------------------------------------------- bad parameters

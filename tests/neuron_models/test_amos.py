@@ -26,14 +26,6 @@ from eventax.neuron_models.amos import AMOS
 from eventax.neuron_models.refractory import Refractory
 
 
-@pytest.fixture
-def x32():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", False)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
 class Ramp(ex.NeuronModel):
     """A user-written model: state `(n, 1)`, dv/dt = drive, an input adds 0.5 to v,
     spike at v = 1, reset to 0. Bias-driven period 1/drive."""

@@ -18,7 +18,6 @@ import pytest
 from helpers import EXACT, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
-from eventax.data import yin_yang, yin_yang_spikes
 from eventax.neuron_models.eif import EIF
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -194,43 +193,6 @@ def test_network_gradients_match_finite_differences(evaluated_network):
     """
     net, (_, rec, grads) = evaluated_network
     check_entrywise_gradients("EIF gradients", net, grads, rec, LEARNABLE, _evaluate, tol=1e-5)
-
-
-# ---------------------------------------------------------------- float32 training step
-
-
-def test_ffevnn_float32_training_step_and_save_load(tmp_path):
-    """FFEvNN([50, 3]) on 8 Yin-Yang samples: finite loss and gradients under jit +
-    vmap; some outputs spike; a saved and loaded network gives identical ttfs."""
-    jax.config.update("jax_enable_x64", False)  # the x64 fixture restores it
-    features, labels = yin_yang(8, seed=0)
-    x = jnp.asarray(yin_yang_spikes(features), jnp.float32)
-    net = ex.FFEvNN(
-        [50, 3], 5, EIF, 30.0, key=jax.random.PRNGKey(0), tmem=5.0, tsyn=2.5,
-        wlim=6.0, wmean=3.0, bmean=0.3, trainable=("tmem", "vT"), output_no_spike_value=30.0,
-    )
-
-    @eqx.filter_jit
-    @eqx.filter_value_and_grad(has_aux=True)
-    def loss_fn(net, x, labels):
-        ttfs = jax.vmap(net.ttfs)(x)
-        logp = jax.nn.log_softmax(-ttfs, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1)), ttfs
-
-    (loss, ttfs), grads = loss_fn(net, x, jnp.asarray(labels))
-    leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_array))
-    assert np.isfinite(float(loss))
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
-    assert any(float(jnp.max(jnp.abs(g))) > 0 for g in leaves)
-    spiked = float(jnp.mean(ttfs < 30.0))
-    print(f"\n[EIF FFEvNN] loss={float(loss):.4f}, fraction of outputs that spiked {spiked:.2f}")
-    assert spiked > 0.25
-
-    ex.save_evnn(tmp_path / "eif.eqx", net)
-    loaded, _ = ex.load_evnn(tmp_path / "eif.eqx")
-    assert type(loaded.neuron_model) is EIF
-    (_, ttfs_loaded), _ = loss_fn(loaded, x, jnp.asarray(labels))
-    np.testing.assert_array_equal(np.asarray(ttfs_loaded), np.asarray(ttfs))
 
 
 # ---------------------------------------------------------------- validation

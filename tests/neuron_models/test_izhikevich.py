@@ -18,7 +18,6 @@ import pytest
 from helpers import EXACT, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
-from eventax.data import yin_yang, yin_yang_spikes
 from eventax.neuron_models.izhikevich import Izhikevich, pIzhikevich
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -198,44 +197,6 @@ def test_network_gradients_match_finite_differences(evaluated_network):
     """
     net, (_, rec, grads) = evaluated_network
     check_entrywise_gradients("Izhikevich gradients", net, grads, rec, LEARNABLE, _evaluate, tol=1e-5)
-
-
-# ---------------------------------------------------------------- float32 training step
-
-
-def test_ffevnn_float32_training_step_and_save_load(tmp_path):
-    """FFEvNN([50, 3]) of `pIzhikevich` on 8 Yin-Yang samples (30 ms): finite loss and
-    gradients under jit + vmap; some outputs spike; a saved and loaded network
-    gives identical ttfs."""
-    jax.config.update("jax_enable_x64", False)  # the x64 fixture restores it
-    features, labels = yin_yang(8, seed=0)
-    x = jnp.asarray(yin_yang_spikes(features), jnp.float32)
-    net = ex.FFEvNN(
-        [50, 3], 5, pIzhikevich, 30.0, key=jax.random.PRNGKey(0), wlim=20.0, wmean=15.0,
-        output_no_spike_value=30.0,
-    )
-
-    @eqx.filter_jit
-    @eqx.filter_value_and_grad(has_aux=True)
-    def loss_fn(net, x, labels):
-        ttfs = jax.vmap(net.ttfs)(x)
-        logp = jax.nn.log_softmax(-ttfs, axis=-1)
-        return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1)), ttfs
-
-    (loss, ttfs), grads = loss_fn(net, x, jnp.asarray(labels))
-    leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_array))
-    assert np.isfinite(float(loss))
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
-    assert float(jnp.max(jnp.abs(grads.neuron_model.a))) > 0
-    spiked = float(jnp.mean(ttfs < 30.0))
-    print(f"\n[Izhikevich FFEvNN] loss={float(loss):.4f}, fraction of outputs that spiked {spiked:.2f}")
-    assert spiked > 0.25
-
-    ex.save_evnn(tmp_path / "izhikevich.eqx", net)
-    loaded, _ = ex.load_evnn(tmp_path / "izhikevich.eqx")
-    assert type(loaded.neuron_model) is pIzhikevich
-    (_, ttfs_loaded), _ = loss_fn(loaded, x, jnp.asarray(labels))
-    np.testing.assert_array_equal(np.asarray(ttfs_loaded), np.asarray(ttfs))
 
 
 # ---------------------------------------------------------------- validation

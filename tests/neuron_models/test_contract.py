@@ -1,0 +1,98 @@
+"""The contract every trainable neuron model meets in a float32 `FFEvNN` (x64 off).
+
+On 8 Yin-Yang samples (latency-coded, t_max 30), a jitted value-and-grad of a
+softmax cross-entropy on `-ttfs` under `vmap` gives a finite float32 loss, finite
+gradients, not all zero and non-zero for the case's named leaves, and more than
+the case's fraction of outputs spike; `save_evnn` / `load_evnn` restores the
+model class, and the loaded network gives identical ttfs and loss.
+Adding a model is adding one `Case` to `CASES`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import eventax as ex
+from eventax.data import yin_yang, yin_yang_spikes
+from eventax.neuron_models.alif import ALIF
+from eventax.neuron_models.dendritic import DendriticNeuron
+from eventax.neuron_models.egru import EGRU
+from eventax.neuron_models.eif import EIF
+from eventax.neuron_models.izhikevich import pIzhikevich
+from eventax.neuron_models.qif import PQIF
+
+T_MAX = 30.0  # simulation end, input latency scale and no-spike value
+
+
+class Case(NamedTuple):
+    model: type
+    kwargs: dict[str, Any]  # FFEvNN keywords besides key and output_no_spike_value
+    nonzero_grads: tuple[str, ...] = ()  # leaves of grads.neuron_model with some non-zero entry
+    sizes: tuple[int, ...] = (50, 3)
+    seed: int = 42  # Yin-Yang sample seed
+    min_spiked_fraction: float = 0.0  # strictly more of the 8 x 3 outputs must spike
+
+
+CASES = {
+    "EIF": Case(
+        EIF, dict(tmem=5.0, tsyn=2.5, wlim=6.0, wmean=3.0, bmean=0.3, trainable=("tmem", "vT")),
+        seed=0, min_spiked_fraction=0.25,
+    ),
+    "QIF": Case(PQIF, dict(tmem=5.0, tsyn=2.5, wlim=3.0, wmean=1.5), seed=0, min_spiked_fraction=0.25),
+    "Izhikevich": Case(pIzhikevich, dict(wlim=20.0, wmean=15.0), ("a",), seed=0, min_spiked_fraction=0.25),
+    "ALIF": Case(ALIF, dict(wmean=2.5, wlim=3.0, trainable=("tmem", "ta")), ("weights", "tmem")),
+    # FFEvNN([3]): the Yin-Yang configs' network, at the model's default solver settings.
+    "Dendritic": Case(
+        DendriticNeuron, dict(wmean=1.0, wlim=2.0, trainable=("tsyn", "tden", "gdca", "v1")),
+        ("weights", "ic", "tsyn", "tden", "gdca", "v1"), sizes=(3,),
+    ),
+    "EGRU": Case(
+        EGRU, dict(bias_u_mean=0.0, bias_z_mean=0.3, tmem=5.0, wmean=0.5, wlim=2.0, trainable=("tmem", "tsyn")),
+        ("W_u", "W_r", "W_z", "b_u", "b_z", "tmem", "tsyn"),
+    ),
+}
+
+
+def _loss(net, x, labels):
+    ttfs = jax.vmap(net.ttfs)(x)
+    logp = jax.nn.log_softmax(-ttfs, axis=-1)
+    return -jnp.mean(jnp.take_along_axis(logp, labels[:, None], axis=-1)), ttfs
+
+
+_value_and_grad = eqx.filter_jit(eqx.filter_value_and_grad(_loss, has_aux=True))
+
+
+@pytest.mark.parametrize("name, case", CASES.items(), ids=CASES.keys())
+def test_ffevnn_float32_training_step_and_save_load(name, case, tmp_path, x32):
+    features, labels = yin_yang(8, seed=case.seed)
+    x, labels = jnp.asarray(yin_yang_spikes(features, T_MAX), jnp.float32), jnp.asarray(labels)
+    net = ex.FFEvNN(
+        list(case.sizes), 5, case.model, T_MAX, key=jax.random.PRNGKey(0),
+        output_no_spike_value=T_MAX, **case.kwargs,
+    )
+
+    (loss, ttfs), grads = _value_and_grad(net, x, labels)
+    leaves = jax.tree_util.tree_leaves(eqx.filter(grads, eqx.is_array))
+    spiked = float(jnp.mean(ttfs < T_MAX))
+    print(f"\n[{name} FFEvNN] loss={float(loss):.4f}, output spikes {int(jnp.sum(ttfs < T_MAX))}/{ttfs.size} "
+          f"(fraction {spiked:.2f})")
+    assert ttfs.dtype == jnp.float32 and np.isfinite(float(loss))
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
+    assert any(float(jnp.max(jnp.abs(g))) > 0 for g in leaves)
+    for leaf in case.nonzero_grads:
+        assert float(jnp.abs(getattr(grads.neuron_model, leaf)).sum()) > 0, leaf
+    assert spiked > case.min_spiked_fraction
+
+    path = tmp_path / f"{name.lower()}.eqx"
+    ex.save_evnn(path, net)
+    loaded, _ = ex.load_evnn(path)
+    assert type(loaded.neuron_model) is case.model
+    (loss_loaded, ttfs_loaded), _ = _value_and_grad(loaded, x, labels)
+    np.testing.assert_array_equal(np.asarray(ttfs_loaded), np.asarray(ttfs))
+    assert float(loss_loaded) == float(loss)
