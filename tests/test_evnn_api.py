@@ -1,6 +1,4 @@
-"""EvNN construction, validation, error reporting, save/load and heterogeneous networks."""
-
-import warnings
+"""EvNN construction, validation, error reporting and heterogeneous networks (save/load: test_io.py)."""
 
 import diffrax as dfx
 import equinox as eqx
@@ -155,32 +153,37 @@ def test_diffrax_event_path_agrees_with_fixed_step_path():
     assert float(jnp.linalg.norm(g1 - g2)) < 2e-2 * float(jnp.linalg.norm(g2))
 
 
-# ----------------------------------------------------------------------------- save / load
-
-
-def test_save_load_round_trip(tmp_path):
-    net = small_net(init_axonal_delays=0.5)
-    path = tmp_path / "net.eqx"
-    ex.save_evnn(path, net, {"note": "round trip"})
-    loaded, config = ex.load_evnn(path)
-    assert config == {"note": "round trip"}
-    assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(net)
-    for a, b in zip(jax.tree_util.tree_leaves(net), jax.tree_util.tree_leaves(loaded)):
-        np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(net.ttfs(X), loaded.ttfs(X))
-
-
-def test_load_rejects_other_files(tmp_path):
-    import zipfile
-
-    path = tmp_path / "other.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("meta.json", '{"format": "something-else"}')
-    with pytest.raises(ValueError, match="not an eventax network"):
-        ex.load_evnn(path)
-
-
 # ----------------------------------------------------------------------------- models
+
+
+class _Clock(ex.NeuronModel):
+    """A user model whose state is one `(n,)` array: v' = 1, spike at v = 1, reset to 0."""
+
+    def __init__(self, key, n_neurons, in_size, wmask, dtype=jnp.float32):
+        self.dtype = dtype
+
+    def init_state(self, n_neurons):
+        return jnp.zeros((n_neurons,), self.dtype)
+
+    def dynamics(self, t, y, args):
+        return jnp.ones_like(y)
+
+    def spike_condition(self, t, y):
+        return y - 1.0
+
+    def input_spike(self, y, from_idx, to_idx, valid_mask):
+        return y
+
+    def reset_spiked(self, y, spike_mask):
+        return jnp.where(spike_mask, 0.0, y)
+
+
+def test_a_state_of_one_array_per_neuron_is_one_observed_channel():
+    net = ex.FFEvNN([2], 1, _Clock, 5.0, key=jax.random.PRNGKey(0))
+    x = jnp.array([[9.0]])
+    np.testing.assert_allclose(net.ttfs(x), [1.0, 1.0], atol=1e-5)
+    states = net.state_at_t(x, jnp.array([0.5, 2.5]))
+    np.testing.assert_allclose(states, [[[0.5], [0.5]], [[0.5], [0.5]]], atol=1e-5)
 
 
 def test_parameters_are_hidden_unless_trainable():
@@ -253,7 +256,7 @@ def test_mixed_models_agree_on_defaults():
     bundles differ only in the engine (QIF runs layered) get `engine="auto"`."""
     from eventax.neuron_models.multi import agreed_defaults
 
-    qif, eif, li = ex.QIF.network_defaults, ex.EIF.network_defaults, ex.LI.network_defaults
+    qif, eif = ex.QIF.network_defaults, ex.EIF.network_defaults
     assert qif["engine"] == "layered" and eif["engine"] == "auto"
     assert agreed_defaults([ex.QIF]) == qif
     assert agreed_defaults([ex.QIF, ex.EIF]) == {**qif, "engine": "auto"} == eif

@@ -9,14 +9,12 @@ wrapped model whose methods call each other (`self.spike_condition(...)` inside
 
 Wrapper classes are built once per `(wrapper, model_cls)` and cached, so
 `Refractory(LIF) is Refractory(LIF)` (jit caches and `isinstance` stay valid).
-They pickle as the call that builds them (`Refractory(LIF)`) through a
-`copyreg` reducer on their metaclass (pickle ignores `__reduce__` on classes);
-`save_evnn` / `load_evnn` therefore work whenever `model_cls` is importable.
+`built_by(cls)` says which call built a class: `save_evnn` stores a wrapped
+model's class as that call, and `load_evnn` makes it again.
 """
 
 from __future__ import annotations
 
-import copyreg
 import dataclasses
 import inspect
 from collections.abc import Callable
@@ -37,8 +35,7 @@ from .multi import MultiNeuronModel
 SILENT = -1e30
 
 _BUILT: dict[tuple[Callable, type], type] = {}
-_REDUCE: dict[type, tuple[Callable, tuple[type]]] = {}
-_METAS: dict[type, type] = {}
+_BUILT_BY: dict[type, tuple[Callable, type]] = {}
 
 
 def check_wrappable(wrapper: str, model_cls) -> None:
@@ -63,27 +60,16 @@ def wrapper_class(wrapper: Callable, model_cls: type, name: str, build: Callable
         namespace = build()
         namespace.setdefault("__module__", wrapper.__module__)
         namespace["__qualname__"] = name
-        cls = _picklable_meta(type(model_cls))(name, (model_cls,), namespace)
-        _REDUCE[cls] = (wrapper, (model_cls,))
+        cls = type(model_cls)(name, (model_cls,), namespace)
+        _BUILT_BY[cls] = key
         _BUILT[key] = cls
     return _BUILT[key]
 
 
-def _picklable_meta(meta: type) -> type:
-    """A metaclass deriving from `meta` whose classes pickle through `_reduce_class`."""
-    if meta in _METAS.values():
-        return meta
-    if meta not in _METAS:
-        sub = type(f"Wrapper{meta.__name__}", (meta,), {"__module__": __name__})
-        copyreg.pickle(sub, _reduce_class)
-        _METAS[meta] = sub
-    return _METAS[meta]
-
-
-def _reduce_class(cls):
-    # A subclass of a wrapper class (e.g. `with_trainable(Refractory(LIF), ...)`)
-    # pickles by name, like any class.
-    return _REDUCE.get(cls, cls.__qualname__)
+def built_by(cls: type) -> tuple[Callable, type] | None:
+    """`(wrapper, model_cls)` if `cls` is `wrapper(model_cls)`, else `None` (a subclass
+    of a wrapper class is a class of its own)."""
+    return _BUILT_BY.get(cls)
 
 
 def base_view(module: NeuronModel, base_cls: type) -> NeuronModel:

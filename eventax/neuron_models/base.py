@@ -136,9 +136,9 @@ class NeuronModel(eqx.Module):
         )
 
     def observe(self, y: State) -> Float[Array, "neurons channels"]:
-        """Observable channels (default: the state itself; a state of several arrays
-        side by side, as `state_matrix`)."""
-        return y if isinstance(y, jax.Array) else self.state_matrix(y)
+        """Observable channels (default: `state_matrix`, every floating-point number of
+        each neuron; a state `(n_neurons,)` is one channel)."""
+        return self.state_matrix(y)
 
     def subset(self, neurons: np.ndarray, n_neurons: int, n_pre: int) -> NeuronModel | None:
         """This model restricted to the population `neurons` (indices into
