@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import inspect
 from collections.abc import Iterable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -53,7 +57,7 @@ def check_wmask(wmask, n_neurons, in_size):
     return wmask != 0
 
 
-def init_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, fan_in_mode=None):
+def draw_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, fan_in_mode=None):
     """Weights of shape `(n_neurons + in_size, n_neurons)`, zero where `wmask` is.
 
     `init_weights` (scalar or full array) wins; otherwise uniform on
@@ -74,7 +78,7 @@ def init_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, 
     return w * jnp.asarray(scale[fan_in_mode] * mask, dtype=dtype)
 
 
-def init_bias(key, n_neurons, dtype, *, blim=None, bmean=0.0, init_bias=None):
+def draw_bias(key, n_neurons, dtype, *, blim=None, bmean=0.0, init_bias=None):
     """Bias currents of shape `(n_neurons,)`: `init_bias`, else uniform `bmean ± blim/2`, else 0."""
     if init_bias is not None:
         b = np.broadcast_to(np.asarray(init_bias, dtype=np.dtype(dtype)), (n_neurons,))
@@ -82,3 +86,73 @@ def init_bias(key, n_neurons, dtype, *, blim=None, bmean=0.0, init_bias=None):
     if blim is None:
         return jnp.full((n_neurons,), bmean, dtype=dtype)
     return jax.random.uniform(key, (n_neurons,), dtype, bmean - blim / 2, bmean + blim / 2)
+
+
+@dataclasses.dataclass(frozen=True)
+class SynapseInit:
+    """How a current-based model draws its weights `(n_neurons + in_size, n_neurons)`
+    and bias currents `ic` `(n_neurons,)`: the construction keywords every built-in
+    model shares.
+
+    | keyword | default | meaning |
+    |---|---|---|
+    | `wlim`, `wmean` | the model's scale, 0 | weights uniform on `wmean ± wlim/2` |
+    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` (or `"linear"`: `1/fan_in`) |
+    | `init_weights` | None | weights given (scalar or full array; wins over `wlim`) |
+    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+    | `init_bias` | None | bias currents given (scalar or `(n_neurons,)`) |
+    """
+
+    wlim: float | None = None
+    wmean: float = 0.0
+    init_weights: Any = None
+    fan_in_mode: str | None = None
+    blim: float | None = None
+    bmean: float = 0.0
+    init_bias: Any = None
+
+    @classmethod
+    def of(cls, model: type, default_wlim: float, keywords: dict[str, Any]) -> SynapseInit:
+        """From a model constructor's remaining `keywords`; unset `wlim` and
+        `init_weights` give `wlim = default_wlim` with the `"sqrt"` fan-in scale.
+        Raises `ValueError` naming any keyword that is neither the model's nor these."""
+        known = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(keywords) - set(known))
+        if unknown:
+            raise ValueError(unknown_keywords(model, unknown, known))
+        init = cls(**keywords)
+        if init.wlim is None and init.init_weights is None:
+            init = dataclasses.replace(init, wlim=default_wlim, fan_in_mode=init.fan_in_mode or "sqrt")
+        return init
+
+    def weights(self, key, wmask, dtype):
+        return draw_weights(
+            key, wmask, dtype, wlim=self.wlim, wmean=self.wmean, init_weights=self.init_weights,
+            fan_in_mode=self.fan_in_mode,
+        )
+
+    def bias(self, key, n_neurons: int, dtype):
+        return draw_bias(key, n_neurons, dtype, blim=self.blim, bmean=self.bmean, init_bias=self.init_bias)
+
+    def draw(self, key, wmask, dtype):
+        """`(weights, ic)`: the weights from `key`, the bias from `fold_in(key, 1)`."""
+        return self.weights(key, wmask, dtype), self.bias(jax.random.fold_in(key, 1), wmask.shape[1], dtype)
+
+
+_POSITIONAL = ("self", "key", "n_neurons", "in_size", "wmask")
+
+
+def unknown_keywords(model: type, unknown: list[str], shared: list[str]) -> str:
+    """The message for constructor keywords that `model` does not take, with close matches."""
+    valid = []
+    for cls in model.__mro__:  # (a wrapper's own keywords, then the wrapped model's)
+        if "__init__" in vars(cls):
+            for p in inspect.signature(cls.__init__).parameters.values():
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _POSITIONAL + tuple(valid):
+                    valid.append(p.name)
+    valid += shared
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, valid, n=1)
+        hints.append(f"`{name}`" + (f" (did you mean `{close[0]}`?)" if close else ""))
+    return f"{model.__name__} got unknown keyword(s) {', '.join(hints)}; it takes {', '.join(valid)}."

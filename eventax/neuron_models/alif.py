@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
-from jax import random
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from . import _params
-from ._params import check_wmask, parameter, trainable_set
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
@@ -38,9 +36,8 @@ class ALIF(CurrentSynapses):
     | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
     | `ta` | 100 | adaptation time constant (> 0) |
     | `vreset` | 0 | reset potential (< thresh) |
-    | `wlim`, `wmean` | `4*thresh`, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 thresh`).
 
     Unlike eventax 0.1.0 (threshold jump `beta/ta`, input jumps `v`), the jump
     is `beta` and inputs enter through the synaptic current.
@@ -72,16 +69,10 @@ class ALIF(CurrentSynapses):
         tmem=20.0,
         ta=100.0,
         vreset=0.0,
-        wlim: float | None = None,
-        wmean: float = 0.0,
-        init_weights=None,
-        blim: float | None = None,
-        bmean: float = 0.0,
-        init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
         b0=None,
+        **synapses,
     ):
         self.dtype = dtype
         if thresh is not None and b0 is not None:
@@ -103,17 +94,8 @@ class ALIF(CurrentSynapses):
             raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
         if not jnp.all(self.param(self.beta) >= 0):
             raise ValueError(f"`beta` must be non-negative (the threshold only rises); got {beta}.")
-        mask = check_wmask(wmask, n, in_size)
-        if wlim is None and init_weights is None:
-            wlim = 4.0 * float(jnp.max(self.param(self.thresh)))
-            fan_in_mode = fan_in_mode or "sqrt"
-        self.weights = _params.init_weights(
-            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
-            fan_in_mode=fan_in_mode,
-        )
-        self.ic = _params.init_bias(
-            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
-        )
+        init = SynapseInit.of(type(self), 4.0 * float(jnp.max(self.param(self.thresh))), synapses)
+        self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:
         zeros = jnp.zeros((n_neurons,), self.dtype)

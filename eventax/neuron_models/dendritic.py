@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 import equinox as eqx
@@ -11,8 +12,7 @@ from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._checks import check_int
-from . import _params
-from ._params import check_wmask, parameter, trainable_set
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, NeuronModel
 
 _DENDRITE_PARAMS = ("tsyn", "tden", "tdca", "gdca", "gc", "v1", "v2", "v3", "v4")
@@ -70,9 +70,9 @@ class DendriticNeuron(NeuronModel):
     | `gc` | 0.1 | passive dendrite-to-soma coupling (>= 0) |
     | `v1`, `v2` | 1, 0.1 | activation midpoint, slope (> 0) |
     | `v3`, `v4` | 1.3, 0.1 | inactivation midpoint (> v1), slope (> 0) |
-    | `wlim`, `wmean` | `4*v1`, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` per dendrite |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 v1`; the fan-in
+    is counted per dendrite).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tden", "tdca", "tmem")
@@ -117,15 +117,9 @@ class DendriticNeuron(NeuronModel):
         v3=1.3,
         v4=0.1,
         dendrite_map=None,
-        wlim: float | None = None,
-        wmean: float = 0.0,
-        init_weights=None,
-        blim: float | None = None,
-        bmean: float = 0.0,
-        init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
+        **synapses,
     ):
         check_int("n_dendrites", n_dendrites, 1)
         self.dtype = dtype
@@ -153,13 +147,9 @@ class DendriticNeuron(NeuronModel):
         mask = check_wmask(wmask, n, in_size)[:, :, None]
         mask = mask & _dendrite_onehot(dendrite_map, n + in_size, n, nd)
         self.dendrite_mask = None if dendrite_map is None else Constant(mask)
-        if wlim is None and init_weights is None:
-            wlim = 4.0 * float(np.max(np.asarray(self.param(self.v1))))
-            fan_in_mode = fan_in_mode or "sqrt"
-        self.weights = _init_weights(key, mask, dtype, wlim, wmean, init_weights, fan_in_mode)
-        self.ic = _params.init_bias(
-            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
-        )
+        init = SynapseInit.of(type(self), 4.0 * float(np.max(np.asarray(self.param(self.v1)))), synapses)
+        self.weights = _dendritic_weights(key, mask, dtype, init)
+        self.ic = init.bias(random.fold_in(key, 1), n, dtype)
 
     def dendritic_drive(
         self, vd: Float[Array, "neurons dendrites"]
@@ -222,13 +212,14 @@ def _dendrite_parameter(name, value, n, nd, dtype, trainable, positive):
     return Constant(arr)
 
 
-def _init_weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
+def _dendritic_weights(key, mask, dtype, synapses: SynapseInit):
     """Weights `(pre, neurons, N)`, zero where `mask` is; fan-in counted per dendrite.
 
-    `init` may be a scalar, `(pre, neurons)` (same weight on every contacted
+    `init_weights` may be a scalar, `(pre, neurons)` (same weight on every contacted
     dendrite) or anything broadcastable to `(pre, neurons, N)`.
     """
     n_pre, n, nd = mask.shape
+    init = synapses.init_weights
     if init is not None:
         init = np.asarray(init)
         if init.ndim == 2:
@@ -239,11 +230,8 @@ def _init_weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
                 f"({n_pre}, {n}, {nd}); got shape {init.shape}."
             )
         init = np.broadcast_to(init, mask.shape).reshape(n_pre, n * nd)
-    w = _params.init_weights(
-        key, mask.reshape(n_pre, n * nd), dtype, wlim=wlim, wmean=wmean, init_weights=init,
-        fan_in_mode=fan_in_mode,
-    )
-    return w.reshape(mask.shape)
+    flat = dataclasses.replace(synapses, init_weights=init)
+    return flat.weights(key, mask.reshape(n_pre, n * nd), dtype).reshape(mask.shape)
 
 
 def _dendrite_onehot(dendrite_map, n_pre, n, nd):

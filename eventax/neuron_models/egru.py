@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -11,8 +12,7 @@ import numpy as np
 from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from . import _params
-from ._params import check_wmask, parameter, trainable_set
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import Constant, NeuronModel
 
 _GATES = ("u", "r", "z")
@@ -51,12 +51,11 @@ class EGRU(NeuronModel):
     | `thresh` | 0.5 | event threshold ϑ on `c`, in (0, 1) since `|z| < 1` |
     | `tsyn`, `tmem` | 5, 20 | gate-current / cell time constant (> 0) |
     | `bias_u_mean`, `bias_r_mean`, `bias_z_mean` | -2, 1, 0 | bias centres |
-    | `blim` | None | biases uniform on `mean ± blim/2` (else the means) |
-    | `wlim`, `wmean` | 4, 0 | weights uniform on `wmean ± wlim/2` (each gate) |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
 
-    `init_weights` / `init_bias` set all three gates, or per gate as a mapping
-    `{"u": ..., "r": ..., "z": ...}` (a missing gate gets the default init).
+    Weights and biases of each gate: the keywords of `SynapseInit` (`wlim` default 4;
+    `blim` around the gate's bias centre); `init_weights` / `init_bias` set all three
+    gates, or per gate as a mapping `{"u": ..., "r": ..., "z": ...}` (a missing gate
+    gets the default init).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
@@ -83,14 +82,11 @@ class EGRU(NeuronModel):
         bias_u_mean: float = -2.0,
         bias_r_mean: float = 1.0,
         bias_z_mean: float = 0.0,
-        wlim: float | None = None,
-        wmean: float = 0.0,
         init_weights=None,
-        blim: float | None = None,
         init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
+        **synapses,
     ):
         self.dtype = dtype
         train = trainable_set(trainable, ("thresh",) + self.time_constants)
@@ -104,21 +100,18 @@ class EGRU(NeuronModel):
                 f"`thresh` must lie in (0, 1): the reset c -> c - thresh must fall below it, and "
                 f"c never exceeds |z| < 1; got {thresh}."
             )
+        if "bmean" in synapses:
+            raise ValueError("EGRU sets its bias centres per gate: `bias_u_mean`, `bias_r_mean`, `bias_z_mean`.")
         mask = check_wmask(wmask, n, in_size)
-        if wlim is None:
-            wlim, fan_in_mode = 4.0, fan_in_mode or "sqrt"
+        shared = SynapseInit.of(type(self), 4.0, synapses)
         w_init = _per_gate("init_weights", init_weights)
         b_init = _per_gate("init_bias", init_bias)
         means = {"u": bias_u_mean, "r": bias_r_mean, "z": bias_z_mean}
         for g_idx, g in enumerate(_GATES):
             k_w, k_b = random.split(random.fold_in(key, g_idx))
-            w = _params.init_weights(
-                k_w, mask, dtype, wlim=wlim, wmean=wmean, init_weights=w_init[g],
-                fan_in_mode=fan_in_mode,
-            )
-            b = _params.init_bias(k_b, n, dtype, blim=blim, bmean=means[g], init_bias=b_init[g])
-            setattr(self, f"W_{g}", w)
-            setattr(self, f"b_{g}", b)
+            gate = dataclasses.replace(shared, init_weights=w_init[g], bmean=means[g], init_bias=b_init[g])
+            setattr(self, f"W_{g}", gate.weights(k_w, mask, dtype))
+            setattr(self, f"b_{g}", gate.bias(k_b, n, dtype))
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:
         zeros = jnp.zeros((n_neurons,), self.dtype)

@@ -6,12 +6,9 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
-from jax import random
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import check_wmask, parameter, trainable_set
-from ._params import init_bias as _init_bias
-from ._params import init_weights as _init_weights
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 # Largest allowed `(v_peak - vT) / deltaT`: keeps `deltaT exp(.)` finite in float32.
@@ -50,9 +47,8 @@ class EIF(CurrentSynapses):
     | `EL` | 0.0 | leak reversal potential, initial `v` |
     | `vreset` | 0.0 | reset potential (< `v_peak`) |
     | `v_peak` | `vT + 5 deltaT` | spike cut-off |
-    | `wlim`, `wmean` | `4 |vT - EL|`, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 |vT - EL|`).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
@@ -83,15 +79,9 @@ class EIF(CurrentSynapses):
         EL=0.0,
         vreset=0.0,
         v_peak=None,
-        wlim: float | None = None,
-        wmean: float = 0.0,
-        init_weights=None,
-        blim: float | None = None,
-        bmean: float = 0.0,
-        init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
+        **synapses,
     ):
         self.dtype = dtype
         voltages = ("vT", "deltaT", "EL", "vreset", "v_peak")
@@ -120,17 +110,9 @@ class EIF(CurrentSynapses):
                 "(the exponential term would overflow)."
             )
 
-        mask = check_wmask(wmask, n, in_size)
-        if wlim is None and init_weights is None:
-            wlim = 4.0 * float(np.max(np.abs(np.asarray(self.param(self.vT)) - self.param(self.EL))))
-            fan_in_mode = fan_in_mode or "sqrt"
-        self.weights = _init_weights(
-            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
-            fan_in_mode=fan_in_mode,
-        )
-        self.ic = _init_bias(
-            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
-        )
+        scale = 4.0 * float(np.max(np.abs(np.asarray(self.param(self.vT)) - self.param(self.EL))))
+        init = SynapseInit.of(type(self), scale, synapses)
+        self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
         v0 = jnp.broadcast_to(self.param(self.EL), (n_neurons,)).astype(self.dtype)

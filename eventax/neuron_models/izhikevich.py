@@ -6,12 +6,9 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 import numpy as np
-from jax import random
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import check_wmask, parameter, trainable_set
-from ._params import init_bias as _init_bias
-from ._params import init_weights as _init_weights
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 from .learnable import with_trainable
 
@@ -48,9 +45,8 @@ class Izhikevich(CurrentSynapses):
     | `d` | 4.0 | jump of `u` at a spike |
     | `v_thresh` | 30.0 | spike peak (cut-off), mV |
     | `tau_syn` | 5.0 | synaptic time constant, ms (> 0) |
-    | `wlim`, `wmean` | 40, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default 40).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tau_syn", "a")
@@ -79,15 +75,9 @@ class Izhikevich(CurrentSynapses):
         d=4.0,
         v_thresh=30.0,
         tau_syn=5.0,
-        wlim: float | None = None,
-        wmean: float = 0.0,
-        init_weights=None,
-        blim: float | None = None,
-        bmean: float = 0.0,
-        init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
+        **synapses,
     ):
         self.dtype = dtype
         train = trainable_set(trainable, ("b", "c", "d", "v_thresh") + self.time_constants)
@@ -107,16 +97,8 @@ class Izhikevich(CurrentSynapses):
         if not np.all(np.asarray(self.param(self.c)) < np.asarray(self.param(self.v_thresh))):
             raise ValueError(f"`c` (reset, {c}) must be below `v_thresh` ({v_thresh}).")
 
-        mask = check_wmask(wmask, n, in_size)
-        if wlim is None and init_weights is None:
-            wlim, fan_in_mode = 40.0, fan_in_mode or "sqrt"
-        self.weights = _init_weights(
-            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
-            fan_in_mode=fan_in_mode,
-        )
-        self.ic = _init_bias(
-            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
-        )
+        init = SynapseInit.of(type(self), 40.0, synapses)
+        self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:
         b = jnp.broadcast_to(self.param(self.b), (n_neurons,)).astype(self.dtype)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
-from jax import random
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import check_wmask, init_bias, init_weights, parameter, trainable_set
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
@@ -38,15 +37,9 @@ class _Leaky(CurrentSynapses):
         tsyn=5.0,
         tmem=20.0,
         vreset=0.0,
-        wlim: float | None = None,
-        wmean: float = 0.0,
-        init_weights=None,
-        blim: float | None = None,
-        bmean: float = 0.0,
-        init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
+        **synapses,
     ):
         self.dtype = dtype
         train = trainable_set(trainable, ("thresh", "vreset") + self.time_constants)
@@ -57,12 +50,8 @@ class _Leaky(CurrentSynapses):
         self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
         if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
             raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
-        mask = check_wmask(wmask, n, in_size)
-        if wlim is None and init_weights is None:
-            wlim = 4.0 * float(jnp.max(self.param(self.thresh)))
-            fan_in_mode = fan_in_mode or "sqrt"
-        self.weights = _weights(key, mask, dtype, wlim, wmean, init_weights, fan_in_mode)
-        self.ic = _bias(key, n, dtype, blim, bmean, init_bias)
+        init = SynapseInit.of(type(self), 4.0 * float(jnp.max(self.param(self.thresh))), synapses)
+        self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
         # One array per channel, not (n, 2): a fixed-step scan over an interleaved
@@ -96,9 +85,8 @@ class LIF(_Leaky):
     | `thresh` | 1 | firing threshold |
     | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
     | `vreset` | 0 | reset potential (< thresh) |
-    | `wlim`, `wmean` | `4*thresh`, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 thresh`).
     """
 
     def spike_condition(self, t, y) -> Float[Array, " neurons"]:
@@ -108,12 +96,3 @@ class LIF(_Leaky):
         v, i = y
         return jnp.where(spike_mask, self.param(self.vreset), v), i
 
-
-def _weights(key, mask, dtype, wlim, wmean, init, fan_in_mode):
-    return init_weights(
-        key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init, fan_in_mode=fan_in_mode
-    )
-
-
-def _bias(key, n, dtype, blim, bmean, init):
-    return init_bias(random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init)

@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
-from jax import random
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import check_wmask, parameter, trainable_set
-from ._params import init_bias as _init_bias
-from ._params import init_weights as _init_weights
+from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 from .learnable import with_trainable
 
@@ -46,9 +43,8 @@ class QIF(CurrentSynapses):
     | parameter | default | meaning |
     |---|---|---|
     | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
-    | `wlim`, `wmean` | 4, 0 | weights uniform on `wmean ± wlim/2` |
-    | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` |
-    | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
+
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default 4).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
@@ -72,31 +68,17 @@ class QIF(CurrentSynapses):
         wmask,
         tmem=20.0,
         tsyn=5.0,
-        wlim: float | None = None,
-        wmean: float = 0.0,
-        init_weights=None,
-        blim: float | None = None,
-        bmean: float = 0.0,
-        init_bias=None,
-        fan_in_mode: str | None = None,
         trainable=(),
         dtype=jnp.float32,
+        **synapses,
     ):
         self.dtype = dtype
         train = trainable_set(trainable, self.time_constants)
         n = n_neurons
         self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
         self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
-        mask = check_wmask(wmask, n, in_size)
-        if wlim is None and init_weights is None:
-            wlim, fan_in_mode = 4.0, fan_in_mode or "sqrt"
-        self.weights = _init_weights(
-            key, mask, dtype, wlim=wlim, wmean=wmean, init_weights=init_weights,
-            fan_in_mode=fan_in_mode,
-        )
-        self.ic = _init_bias(
-            random.fold_in(key, 1), n, dtype, blim=blim, bmean=bmean, init_bias=init_bias
-        )
+        init = SynapseInit.of(type(self), 4.0, synapses)
+        self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
         zeros = jnp.zeros((n_neurons,), self.dtype)

@@ -1,0 +1,61 @@
+"""Construction keywords: one `SynapseInit` for every current-based model.
+
+The draws are checked against their definitions (uniform on `wmean ± wlim/2`, scaled
+by `1/sqrt(fan_in)` when `wlim` is unset, zero off the mask, bias from its own key),
+and a keyword no model takes is a `ValueError` that names it and its closest match.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+import eventax as ex
+
+N, IN = 6, 4
+MASK = np.zeros((N + IN, N), bool)
+MASK[N:, :] = True  # inputs -> every neuron (fan-in 4)
+MASK[0, 1:] = True  # neuron 0 -> neurons 1..5 (fan-in 5)
+KEY = jax.random.PRNGKey(7)
+CURRENT = [ex.LIF, ex.LI, ex.ALIF, ex.QIF, ex.EIF, ex.Izhikevich]
+
+
+@pytest.mark.parametrize("cls", CURRENT, ids=lambda c: c.__name__)
+def test_default_weights_are_uniform_within_the_scaled_width(cls):
+    model = cls(KEY, N, IN, MASK)
+    w = np.asarray(model.weights)
+    assert np.all(w[~MASK] == 0) and np.all(w[MASK] != 0)
+    fan_in = MASK.sum(axis=0)
+    defaults = {"LIF": 4.0, "LI": 4.0, "ALIF": 4.0, "QIF": 4.0, "EIF": 4.0, "Izhikevich": 40.0}
+    half = defaults[cls.__name__] / 2 / np.sqrt(fan_in)
+    assert np.all(np.abs(w) <= half[None, :] + 1e-6)
+    assert np.abs(w).max() > 0.5 * half.min()  # (36 draws: the width is used)
+    np.testing.assert_array_equal(np.asarray(model.ic), 0.0)
+
+
+@pytest.mark.parametrize("cls", CURRENT, ids=lambda c: c.__name__)
+def test_given_width_mean_and_bias(cls):
+    model = cls(KEY, N, IN, MASK, wlim=0.5, wmean=2.0, blim=0.2, bmean=-1.0)
+    w = np.asarray(model.weights)[MASK]
+    assert np.all((w >= 1.75) & (w <= 2.25))  # no fan-in scale once `wlim` is given
+    b = np.asarray(model.ic)
+    assert np.all((b >= -1.1) & (b <= -0.9)) and len(set(b.tolist())) == N
+    fixed = cls(KEY, N, IN, MASK, init_weights=0.3, init_bias=0.1, wlim=9.0)
+    np.testing.assert_array_equal(np.asarray(fixed.weights), np.where(MASK, np.float32(0.3), 0))
+    np.testing.assert_array_equal(np.asarray(fixed.ic), np.float32(0.1))
+
+
+@pytest.mark.parametrize(
+    "build, match",
+    [
+        (lambda: ex.LIF(KEY, N, IN, MASK, tmen=5.0), r"LIF got unknown keyword\(s\) `tmen` \(did you mean `tmem`\?\)"),
+        (lambda: ex.QIF(KEY, N, IN, MASK, wlimit=1.0), r"`wlimit` \(did you mean `wlim`\?\).*tsyn"),
+        (lambda: ex.Refractory(ex.LIF)(KEY, N, IN, MASK, t_refrac=1.0, t_refact=2.0), r"did you mean `t_refrac`"),
+        (lambda: ex.EGRU(KEY, N, IN, MASK, bmean=0.1), "per gate"),
+        (lambda: ex.FFEvNN([3], 2, ex.EIF, 10.0, deltat=0.3), r"EIF got unknown.*`deltat` \(did you mean `deltaT`\?\)"),
+    ],
+)
+def test_unknown_keywords_are_named_with_the_closest_match(build, match):
+    with pytest.raises(ValueError, match=match):
+        build()
