@@ -10,8 +10,8 @@ named classes and functions, and instantiates only `eqx.Module` subclasses (the 
 JAX's own unflattening does, field by field, so a module's state is what was saved
 even where it was edited after construction).
 
-A class built by a wrapper (`Refractory(LIF)`) is described as the call that builds
-it; see `neuron_models._wrap.built_by`.
+A class without an import path that a class builder made (`Refractory(LIF)`,
+`with_trainable(AdEx, ("tau",))`) is described as that call; see `neuron_models._built`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .neuron_models._wrap import built_by
+from .neuron_models._built import built_by, is_class_builder
 from .neuron_models.base import Constant
 
 Spec = Any  # a JSON value
@@ -100,10 +100,13 @@ def _inline(x) -> Spec:
 
 def _class_path(cls: type, where: str) -> Spec:
     built = built_by(cls)
-    if built is not None:
-        wrapper, inner = built
-        return {"wrapper": _path(wrapper, where, "wrapper"), "of": _class_path(inner, where)}
-    return _path(cls, where, "class")
+    if built is None:
+        return _path(cls, where, "class")
+    try:
+        return _path(cls, where, "class")  # (`PLIF`: built, and importable by name)
+    except ValueError:
+        builder, args = built
+        return {"builder": _path(builder, where, "function"), "args": _Describe().value(args, where, True)}
 
 
 def _path(obj, where: str, kind: str) -> str:
@@ -139,12 +142,10 @@ def _import(path: str):
 
 def _rebuild_class(spec: Spec) -> type:
     if isinstance(spec, dict):
-        wrapper = _import(spec["wrapper"])
-        inner = _rebuild_class(spec["of"])
-        cls = wrapper(inner)
-        if built_by(cls) != (wrapper, inner):
-            raise ValueError(f"{spec['wrapper']!r} is not a model wrapper.")
-        return cls
+        builder = _import(spec["builder"])
+        if not is_class_builder(builder):
+            raise ValueError(f"{spec['builder']!r} is not a class builder; the file cannot name it.")
+        return builder(*_rebuild(spec["args"]))
     cls = _import(spec)
     if not isinstance(cls, type):
         raise ValueError(f"{spec!r} is not a class.")

@@ -26,7 +26,7 @@ import pytest
 import eventax as ex
 from eventax.neuron_models import (
     ALIF, AMOS, EGRU, EIF, LI, LIF, PLIF, PQIF, QIF, DendriticNeuron, Izhikevich,
-    MultiNeuronModel, Refractory, pIzhikevich, with_trainable,
+    MultiNeuronModel, PIzhikevich, Refractory, pIzhikevich, with_trainable,
 )
 
 KEY = jax.random.PRNGKey(0)
@@ -99,10 +99,34 @@ def test_edits_after_construction_are_saved(tmp_path):
 
 
 def test_a_class_that_cannot_be_imported_is_refused_when_saving(tmp_path):
-    Local = with_trainable(LIF, ("tmem",), "Local")  # (a name nothing binds)
+    class Local(LIF):  # (defined in a function: no import path)
+        pass
+
     net = ex.FFEvNN([3], 5, Local, 30.0, key=KEY)
-    with pytest.raises(ValueError, match=r"neuron_model.*'Local' is not importable"):
+    with pytest.raises(ValueError, match=r"neuron_model.*'.*Local' is not importable"):
         ex.save_evnn(tmp_path / "net.evnn", net)
+
+
+def test_a_built_class_without_a_name_is_saved_as_the_call_that_builds_it(tmp_path):
+    Mine = with_trainable(AMOS(LIF), ("tmem",), "Mine")  # (a name nothing imports)
+    loaded, _ = _round_trip(ex.FFEvNN([3], 5, Mine, 30.0, key=KEY), tmp_path / "net.evnn")
+    assert type(loaded.neuron_model) is Mine
+
+
+def test_a_file_cannot_make_loading_call_other_functions(tmp_path, monkeypatch):
+    path = tmp_path / "net.evnn"
+    ex.save_evnn(path, NETS["Refractory(LIF)"]())
+    with zipfile.ZipFile(path) as zf:
+        meta, leaves = json.loads(zf.read("meta.json")), zf.read("leaves.eqx")
+    model = meta["network"]["fields"]["neuron_model"]
+    assert model["module"]["builder"] == "eventax:Refractory"
+    model["module"]["builder"] = "os:getenv"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("meta.json", json.dumps(meta))
+        zf.writestr("leaves.eqx", leaves)
+    monkeypatch.setattr("os.getenv", lambda *a: pytest.fail("loading called os.getenv"))
+    with pytest.raises(ValueError, match="'os:getenv' is not a class builder"):
+        ex.load_evnn(path)
 
 
 def test_a_changed_class_is_reported(tmp_path):

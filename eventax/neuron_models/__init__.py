@@ -6,12 +6,12 @@ from .base import Constant, NeuronModel
 from .dendritic import Dendritic, DendriticNeuron
 from .egru import EGRU
 from .eif import EIF
-from .izhikevich import Izhikevich, pIzhikevich
-from .learnable import PLIF, with_trainable
+from .izhikevich import Izhikevich
+from .learnable import PLIF, PQIF, PIzhikevich, pIzhikevich, with_trainable
 from .li import LI
 from .lif import LIF
 from .multi import MultiNeuronModel
-from .qif import PQIF, QIF
+from .qif import QIF
 from .refractory import Refractory, RefractoryState
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "LIF",
     "MultiNeuronModel",
     "NeuronModel",
+    "PIzhikevich",
     "PLIF",
     "PQIF",
     "QIF",

@@ -7,10 +7,7 @@ arrays stay where they were: `net.neuron_model.weights`) whose state is
 wrapped model whose methods call each other (`self.spike_condition(...)` inside
 `dynamics`, say) still receives its own state layout.
 
-Wrapper classes are built once per `(wrapper, model_cls)` and cached, so
-`Refractory(LIF) is Refractory(LIF)` (jit caches and `isinstance` stay valid).
-`built_by(cls)` says which call built a class: `save_evnn` stores a wrapped
-model's class as that call, and `load_evnn` makes it again.
+Wrappers are class builders (`_built.py`): `Refractory(LIF) is Refractory(LIF)`.
 """
 
 from __future__ import annotations
@@ -24,6 +21,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool
 
+from ._built import built_class
 from .base import NeuronModel
 from .multi import MultiNeuronModel
 
@@ -33,9 +31,6 @@ from .multi import MultiNeuronModel
 # while another neuron is near threshold; finite, so that arithmetic on it
 # (surrogate gradients, zero cotangents) stays finite.
 SILENT = -1e30
-
-_BUILT: dict[tuple[Callable, type], type] = {}
-_BUILT_BY: dict[type, tuple[Callable, type]] = {}
 
 
 def check_wrappable(wrapper: str, model_cls) -> None:
@@ -55,21 +50,7 @@ def wrapper_class(wrapper: Callable, model_cls: type, name: str, build: Callable
     `build` returns methods that close over `model_cls` (rather than a mixin
     class, which would make `AMOS(AMOS(LIF))` an impossible MRO).
     """
-    key = (wrapper, model_cls)
-    if key not in _BUILT:
-        namespace = build()
-        namespace.setdefault("__module__", wrapper.__module__)
-        namespace["__qualname__"] = name
-        cls = type(model_cls)(name, (model_cls,), namespace)
-        _BUILT_BY[cls] = key
-        _BUILT[key] = cls
-    return _BUILT[key]
-
-
-def built_by(cls: type) -> tuple[Callable, type] | None:
-    """`(wrapper, model_cls)` if `cls` is `wrapper(model_cls)`, else `None` (a subclass
-    of a wrapper class is a class of its own)."""
-    return _BUILT_BY.get(cls)
+    return built_class(wrapper, (model_cls,), model_cls, name, build)
 
 
 def base_view(module: NeuronModel, base_cls: type) -> NeuronModel:

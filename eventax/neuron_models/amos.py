@@ -8,10 +8,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
+from ._built import class_builder
 from ._wrap import SILENT, base_view, check_state_layout, check_wrappable, select, wrapper_class
 from .base import NeuronModel
 
 
+@class_builder
 def AMOS(model_cls: type[NeuronModel]) -> type[NeuronModel]:
     r"""`model_cls` whose neurons spike at most once per trial ("at most one spike").
 

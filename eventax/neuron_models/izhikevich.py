@@ -10,7 +10,6 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
-from .learnable import with_trainable
 
 
 class Izhikevich(CurrentSynapses):
@@ -34,7 +33,7 @@ class Izhikevich(CurrentSynapses):
 
     Learnable: `weights` `(n_neurons + in_size, n_neurons)`, bias current `ic`
     `(n_neurons,)`; any of `a, b, c, d, v_thresh, tau_syn` named in `trainable`.
-    `time_constants` (trained by `pIzhikevich`) are `tau_syn` and the recovery
+    `time_constants` (trained by `PIzhikevich`) are `tau_syn` and the recovery
     rate `a` (the inverse of the recovery time constant).
 
     | parameter | default | meaning |
@@ -127,6 +126,3 @@ class Izhikevich(CurrentSynapses):
         v, u, i = y
         return jnp.where(spike_mask, self.param(self.c), v), jnp.where(spike_mask, u + self.param(self.d), u), i
 
-
-pIzhikevich = with_trainable(Izhikevich, Izhikevich.time_constants, "pIzhikevich")
-pIzhikevich.__doc__ = "`Izhikevich` with learnable `tau_syn` and recovery rate `a` (per neuron)."

@@ -9,7 +9,6 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ._params import SynapseInit, check_wmask, parameter, trainable_set
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
-from .learnable import with_trainable
 
 
 class QIF(CurrentSynapses):
@@ -97,6 +96,3 @@ class QIF(CurrentSynapses):
         theta, i = y
         return jnp.where(spike_mask, -jnp.pi, theta), i
 
-
-PQIF = with_trainable(QIF, QIF.time_constants, "PQIF")
-PQIF.__doc__ = "`QIF` with learnable `tsyn` and `tmem` (per neuron)."

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
 from ._params import parameter
+from ._built import class_builder
 from ._wrap import (
     base_view,
     check_state_layout,
@@ -21,6 +22,7 @@ from ._wrap import (
 from .base import Constant, NeuronModel
 
 
+@class_builder
 def Refractory(model_cls: type[NeuronModel]) -> type[NeuronModel]:
     r"""`model_cls` with an absolute refractory period `t_refrac` after each spike.
 

@@ -21,7 +21,7 @@ import optimistix as optx
 import pytest
 
 import eventax as ex
-from eventax.neuron_models._wrap import built_by
+from eventax.neuron_models._built import built_by
 from eventax.neuron_models.amos import AMOS
 from eventax.neuron_models.refractory import Refractory
 
@@ -85,7 +85,7 @@ def test_wrapped_classes_are_cached_subclasses_and_compose():
     cls = AMOS(Refractory(ex.LIF))
     assert cls is AMOS(Refractory(ex.LIF)) and cls.__name__ == "AMOSRefractoryLIF"
     assert issubclass(cls, Refractory(ex.LIF)) and issubclass(cls, ex.LIF)
-    assert built_by(cls) == (AMOS, Refractory(ex.LIF)) and built_by(ex.LIF) is None
+    assert built_by(cls) == (AMOS, (Refractory(ex.LIF),)) and built_by(ex.LIF) is None
     assert AMOS(AMOS(ex.LIF)) is not AMOS(ex.LIF)  # legal, if pointless
     with pytest.raises(ValueError, match="sub-models"):
         AMOS(ex.MultiNeuronModel)

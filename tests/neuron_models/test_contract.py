@@ -24,8 +24,7 @@ from eventax.neuron_models.alif import ALIF
 from eventax.neuron_models.dendritic import DendriticNeuron
 from eventax.neuron_models.egru import EGRU
 from eventax.neuron_models.eif import EIF
-from eventax.neuron_models.izhikevich import pIzhikevich
-from eventax.neuron_models.qif import PQIF
+from eventax.neuron_models import PIzhikevich, PQIF
 
 T_MAX = 30.0  # simulation end, input latency scale and no-spike value
 
@@ -45,7 +44,7 @@ CASES = {
         seed=0, min_spiked_fraction=0.25,
     ),
     "QIF": Case(PQIF, dict(tmem=5.0, tsyn=2.5, wlim=3.0, wmean=1.5), seed=0, min_spiked_fraction=0.25),
-    "Izhikevich": Case(pIzhikevich, dict(wlim=20.0, wmean=15.0), ("a",), seed=0, min_spiked_fraction=0.25),
+    "Izhikevich": Case(PIzhikevich, dict(wlim=20.0, wmean=15.0), ("a",), seed=0, min_spiked_fraction=0.25),
     "ALIF": Case(ALIF, dict(wmean=2.5, wlim=3.0, trainable=("tmem", "ta")), ("weights", "tmem")),
     # FFEvNN([3]): the Yin-Yang configs' network, at the model's default solver settings.
     "Dendritic": Case(

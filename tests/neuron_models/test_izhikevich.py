@@ -1,4 +1,4 @@
-"""`Izhikevich` / `pIzhikevich` against independent truths.
+"""`Izhikevich` / `PIzhikevich` against independent truths.
 
 Exact settings (float64, Tsit5, PID rtol = atol = 1e-12, Newton 1e-13): spike
 times are compared with an independent float64 event-driven simulation
@@ -18,7 +18,7 @@ import pytest
 from helpers import EXACT, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
-from eventax.neuron_models.izhikevich import Izhikevich, pIzhikevich
+from eventax.neuron_models import Izhikevich, PIzhikevich
 
 pytestmark = pytest.mark.usefixtures("x64")
 
@@ -133,10 +133,10 @@ def _net_weights():
 
 
 def network():
-    """`pIzhikevich` (learnable `a`, `tau_syn`) with every other parameter learnable too."""
+    """`PIzhikevich` (learnable `a`, `tau_syn`) with every other parameter learnable too."""
     mask, weights = _net_weights()
     return ex.EvNN(
-        pIzhikevich, N, T_END_NET, N_IN, wmask=mask, output_neurons=np.arange(N_HID, N),
+        PIzhikevich, N, T_END_NET, N_IN, wmask=mask, output_neurons=np.arange(N_HID, N),
         init_weights=weights, init_bias=NET_IC, trainable=PARAMS, **NET_PARAMS, **EXACT,
     )
 
@@ -225,7 +225,7 @@ def test_bad_parameters_raise(kwargs, name):
 
 
 def test_pizhikevich_trains_time_constants():
-    model = pIzhikevich(jax.random.PRNGKey(0), 3, 1, np.ones((4, 3)))
+    model = PIzhikevich(jax.random.PRNGKey(0), 3, 1, np.ones((4, 3)))
     assert model.a.shape == (3,) and model.tau_syn.shape == (3,)
     assert isinstance(model.b, ex.Constant) and isinstance(model.d, ex.Constant)
     assert Izhikevich.time_constants == ("tau_syn", "a")

@@ -24,7 +24,7 @@ import pytest
 from helpers import EXACT, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
-from eventax.neuron_models.qif import PQIF, QIF
+from eventax.neuron_models import PQIF, QIF
 
 pytestmark = pytest.mark.usefixtures("x64")
 
