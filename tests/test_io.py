@@ -26,7 +26,7 @@ import pytest
 import eventax as ex
 from eventax.neuron_models import (
     ALIF, AMOS, EGRU, EIF, LI, LIF, PLIF, PQIF, QIF, DendriticNeuron, Izhikevich,
-    MultiNeuronModel, PIzhikevich, Refractory, pIzhikevich, with_trainable,
+    MultiNeuronModel, PIzhikevich, Refractory, with_trainable,
 )
 
 KEY = jax.random.PRNGKey(0)
@@ -40,8 +40,8 @@ NETS = {
     "ALIF": lambda: ex.FFEvNN([10, 3], 5, ALIF, 30.0, key=KEY),
     "EGRU": lambda: ex.FFEvNN([10, 3], 5, EGRU, 30.0, key=KEY),
     "Dendritic": lambda: ex.FFEvNN([3], 5, DendriticNeuron, 30.0, key=KEY),
-    "PLIF / PQIF / pIzhikevich": lambda: ex.FFEvNN(
-        [4, 4, 3], 5, MultiNeuronModel, 30.0, key=KEY, neuron_models=[PLIF, PQIF, pIzhikevich]
+    "PLIF / PQIF / PIzhikevich": lambda: ex.FFEvNN(
+        [4, 4, 3], 5, MultiNeuronModel, 30.0, key=KEY, neuron_models=[PLIF, PQIF, PIzhikevich]
     ),
     "Refractory(LIF)": lambda: ex.FFEvNN([10, 3], 5, Refractory(LIF), 30.0, key=KEY, t_refrac=1.0),
     "AMOS(Refractory(QIF)), trainable t_refrac": lambda: ex.FFEvNN(
