@@ -17,10 +17,10 @@ if TYPE_CHECKING:
 class AbstractEngine(eqx.Module):
     """Simulates one trial of an `EvNN`.
 
-    `run(net, in_spike_times, rec, t_end)`: inputs `(in_size, K)` already
+    `run(net, in_spike_times, recorders, t_end)`: inputs `(in_size, K)` already
     validated (`inf`: no spike), the trial from `net.t0` to `t_end` (default
-    `net.max_solver_time`; earlier under `rec.stop_at_first_output`), recording
-    what `rec` asks. Returns the `Outcome` of every neuron; a trial that cannot
+    `net.max_solver_time`; earlier under `recorders.stop_at_first_output`), recording
+    what `recorders` asks. Returns the `Outcome` of every neuron; a trial that cannot
     finish within the network's budgets raises (inside `jit`: at run time, with
     the same message). Spike times and their gradients are exact up to the
     network's solver and root-finder tolerances.
@@ -34,6 +34,6 @@ class AbstractEngine(eqx.Module):
 
     @abc.abstractmethod
     def run(
-        self, net: EvNN, in_spike_times: Float[Array, "in_size K"], rec: Recorders, t_end=None
+        self, net: EvNN, in_spike_times: Float[Array, "in_size K"], recorders: Recorders, t_end=None
     ) -> Outcome:
         """One trial (see the class docstring)."""

@@ -436,13 +436,13 @@ class _Layer:
     """One layer's loop over the population `pop` (the layer's neurons, or every
     neuron with the others idle when the model cannot be restricted to a layer)."""
 
-    def __init__(self, net: EvNN, members: np.ndarray, rec: Recorders, t_end, steps: _Grid | _Adaptive):
+    def __init__(self, net: EvNN, members: np.ndarray, recorders: Recorders, t_end, steps: _Grid | _Adaptive):
         n = net.n_neurons
         model = net.neuron_model.subset(members, n, n + net.in_size)
         self.pop = np.arange(n) if model is None else np.asarray(members)
         self.model = net.neuron_model if model is None else model
         self.active = np.isin(self.pop, members)
-        self.members, self.net, self.rec, self.t_end = members, net, rec, t_end
+        self.members, self.net, self.recorders, self.t_end = members, net, recorders, t_end
         self.capacity = layer_capacity(net, len(members))
         outs = np.asarray(net.output_indices)
         self.out_pos = np.flatnonzero(np.isin(self.pop, outs) & self.active)  # in pop
@@ -468,7 +468,7 @@ class _Layer:
 
     def finished(self, c: _Carry) -> Bool[Array, " pop"]:
         done = (c.t >= self.t_end) | ~jnp.asarray(self.active)
-        if self.rec.stop_at_first_output and len(self.out_pos):
+        if self.recorders.stop_at_first_output and len(self.out_pos):
             pos = self.out_pos
             spiked = jnp.isfinite(c.first[pos]) & jnp.all(c.obs_done[self.out_slot], axis=1)
             done = done.at[pos].set(done[pos] | spiked)
@@ -484,7 +484,7 @@ class _Layer:
         idx = jnp.minimum(c.ptr, ev.times.shape[1] - 1)
         t_ev = jnp.where(c.ptr < ev.times.shape[1], ev.times[rows, idx], jnp.inf)
         nxt = self.steps.next_time(c.t, c.h)
-        obs_times = _obs_times(self.rec, dtype)
+        obs_times = _obs_times(self.recorders, dtype)
         pending = jnp.where(c.obs_done[slot], jnp.inf, obs_times[None])
         t_obs = jnp.full((m,), jnp.inf, dtype).at[pos].set(jnp.min(pending, axis=1, initial=jnp.inf))
         # `where`, not `minimum`: at a tie the derivative goes wholly to the arrival
@@ -524,8 +524,8 @@ class _Layer:
 
         at = jnp.where(spiked, jnp.minimum(c.count + jnp.cumsum(spiked) - 1, self.capacity), self.capacity)
         trains, train_count = c.trains, c.train_count
-        if self.rec.train_length:
-            k = jnp.where(spiked[pos], train_count[slot], self.rec.train_length)
+        if self.recorders.train_length:
+            k = jnp.where(spiked[pos], train_count[slot], self.recorders.train_length)
             trains = trains.at[slot, k].set(t[pos], mode="drop")
             train_count = train_count.at[slot].add(spiked[pos].astype(jnp.int32))
         return _Carry(
@@ -606,11 +606,11 @@ class Layered(AbstractEngine):
             and net.adjoint is None
         )
 
-    def run(self, net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Outcome:
-        return simulate_layered(net, in_spike_times, rec, t_end)
+    def run(self, net: EvNN, in_spike_times, recorders: Recorders, t_end=None) -> Outcome:
+        return simulate_layered(net, in_spike_times, recorders, t_end)
 
 
-def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Outcome:
+def simulate_layered(net: EvNN, in_spike_times, recorders: Recorders, t_end=None) -> Outcome:
     """Run one trial layer by layer; raise (inside jit: at run time) if it could not finish."""
     dtype, n = net.dtype, net.n_neurons
     t_end = jnp.asarray(net.max_solver_time if t_end is None else t_end, dtype)
@@ -622,13 +622,13 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> O
         jnp.repeat(jnp.arange(n, n + in_size, dtype=jnp.int32), k),
         np.arange(n, n + in_size),
     )
-    n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
+    n_obs = 0 if recorders.obs_times is None else recorders.obs_times.shape[0]
     channels = net.neuron_model.observe(net.neuron_model.init_state(n)).shape[-1]
     c = _Carry(
         t=None, h=None, retook=None, y=None, ptr=None, log_t=None, log_j=None, count=None, first=None,
         observations=jnp.zeros((n_obs, len(outs), channels), dtype),
         obs_done=jnp.zeros((len(outs), n_obs), bool),
-        trains=jnp.full((len(outs), rec.train_length), jnp.inf, dtype),
+        trains=jnp.full((len(outs), recorders.train_length), jnp.inf, dtype),
         train_count=jnp.zeros((len(outs),), jnp.int32),
     )
     steps = step_sizes(net)
@@ -637,7 +637,7 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> O
     out_clock = jnp.full((len(outs),), net.t0, dtype)  # where each output's simulation ended
     for depth, members in enumerate(layers(wmask, n)):
         feeds = [s for s in received if wmask[s.rows][:, members].any()]
-        layer = _Layer(net, members, rec, t_end, steps)
+        layer = _Layer(net, members, recorders, t_end, steps)
         events = _events(net, feeds, layer.pop)
         span = net.max_solver_time - net.t0
         # a usual trial: one arrival per source row, a few spikes per neuron
@@ -648,11 +648,11 @@ def simulate_layered(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> O
         out_clock = out_clock.at[layer.out_slot].set(c.t[layer.out_pos])
         received.append(_Spikes(c.log_t, jnp.maximum(c.log_j, 0), members))
         logs.append((c.log_t, c.log_j, c.count))
-    result = _result(rec, c, first, out_clock, logs, t_end)
-    if rec.log_length:
+    result = _result(recorders, c, first, out_clock, logs, t_end)
+    if recorders.log_length:
         result = eqx.error_if(
-            result, result.log_count > rec.log_length,
-            f"More than max_spikes={rec.log_length} spikes occurred; increase `max_spikes`.",
+            result, result.log_count > recorders.log_length,
+            f"More than max_spikes={recorders.log_length} spikes occurred; increase `max_spikes`.",
         )
     return result
 
@@ -690,14 +690,14 @@ def _check_layer(layer: _Layer, c: _Carry, depth: int, most: int) -> _Carry:
     )
 
 
-def _result(rec: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Outcome:
-    t_stop = jnp.max(out_clock) if rec.stop_at_first_output else t_end
+def _result(recorders: Recorders, c: _Carry, first, out_clock, logs, t_end) -> Outcome:
+    t_stop = jnp.max(out_clock) if recorders.stop_at_first_output else t_end
     times = jnp.concatenate([lt for lt, _, _ in logs])
     neurons = jnp.concatenate([lj for _, lj, _ in logs])
     count = sum(cnt for _, _, cnt in logs)
-    order = jnp.argsort(times, stable=True)[: rec.log_length]
-    log_times = jnp.full((rec.log_length,), jnp.inf, times.dtype).at[: order.shape[0]].set(times[order])
-    log_neurons = jnp.full((rec.log_length,), -1, jnp.int32).at[: order.shape[0]].set(neurons[order])
+    order = jnp.argsort(times, stable=True)[: recorders.log_length]
+    log_times = jnp.full((recorders.log_length,), jnp.inf, times.dtype).at[: order.shape[0]].set(times[order])
+    log_neurons = jnp.full((recorders.log_length,), -1, jnp.int32).at[: order.shape[0]].set(neurons[order])
     return Outcome(t_stop, first, c.observations, c.trains, log_times, log_neurons, count)
 
 

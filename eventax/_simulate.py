@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 _DEFAULT_SAVED = 64
 
 
-class Trace(eqx.Module):
+class LoopCarry(eqx.Module):
     """Loop carry: the simulation state plus what has been recorded so far."""
 
     t: Float[Array, ""]
@@ -63,42 +63,42 @@ class EventLoop(AbstractEngine):
     def can_run(self, net: EvNN) -> bool:
         return True
 
-    def run(self, net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Outcome:
-        c = simulate(net, in_spike_times, rec, t_end)
+    def run(self, net: EvNN, in_spike_times, recorders: Recorders, t_end=None) -> Outcome:
+        c = simulate(net, in_spike_times, recorders, t_end)
         return Outcome(c.t, c.first_spike, c.observations, c.trains, c.log_times, c.log_neurons, c.log_count)
 
 
-def simulate(net: EvNN, in_spike_times, rec: Recorders, t_end=None) -> Trace:
+def simulate(net: EvNN, in_spike_times, recorders: Recorders, t_end=None) -> LoopCarry:
     """Run one trial; raise (inside jit: at run time) if it could not finish."""
     dtype = net.dtype
     t_end = jnp.asarray(net.max_solver_time if t_end is None else t_end, dtype)
-    trace = _init_trace(net, in_spike_times, rec)
+    carry = _init_carry(net, in_spike_times, recorders)
     outs = jnp.asarray(net.output_indices)
 
-    def running(c: Trace):
+    def running(c: LoopCarry):
         go = (c.t < t_end) & (c.n_events < net.max_event_steps) & ~c.overflow & ~c.failed
-        return go & ~_stopped_early(c, rec, outs)
+        return go & ~_stopped_early(c, recorders, outs)
 
-    def body(c: Trace) -> Trace:
-        return _iteration(net, c, rec, t_end, outs)
+    def body(c: LoopCarry) -> LoopCarry:
+        return _iteration(net, c, recorders, t_end, outs)
 
-    bound = _max_iterations(net, rec)
-    trace = saved_while_loop(
-        running, body, trace, max_steps=bound, saved=net.checkpoints or min(bound, _DEFAULT_SAVED)
+    bound = _max_iterations(net, recorders)
+    carry = saved_while_loop(
+        running, body, carry, max_steps=bound, saved=net.checkpoints or min(bound, _DEFAULT_SAVED)
     )
-    return _raise_if_unfinished(net, trace, t_end, rec, outs)
+    return _raise_if_unfinished(net, carry, t_end, recorders, outs)
 
 
-def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
+def _iteration(net: EvNN, c: LoopCarry, recorders: Recorders, t_end, outs) -> LoopCarry:
     model = net.neuron_model
     n = net.n_neurons
     _, t_arrival = c.buffer.next()
-    t_obs = jnp.min(jnp.where(c.obs_done, jnp.inf, _obs_times(rec, net.dtype)), initial=jnp.inf)
+    t_obs = jnp.min(jnp.where(c.obs_done, jnp.inf, _obs_times(recorders, net.dtype)), initial=jnp.inf)
     t_stop = jnp.maximum(jnp.minimum(jnp.minimum(t_arrival, t_obs), t_end), c.t)
     t, y, event, failed = segment(net, c.y, c.t, t_stop)
 
     # (the left limit: a crossing at an observation time is observed before its reset)
-    obs_hit = (_obs_times(rec, net.dtype) <= t) & ~c.obs_done
+    obs_hit = (_obs_times(recorders, net.dtype) <= t) & ~c.obs_done
     observed = model.observe(y)[outs]
     observations = jnp.where(obs_hit[:, None, None], observed[None], c.observations)
 
@@ -133,7 +133,7 @@ def _iteration(net: EvNN, c: Trace, rec: Recorders, t_end, outs) -> Trace:
     spiked = crossed | lifted
     return _record(
         c,
-        rec,
+        recorders,
         outs,
         t=t,
         t_spike=t + jnp.where(crossed, own, shift),
@@ -186,7 +186,7 @@ def _nonnegative(d):
     return jnp.where(d >= 0, d, 0.0)
 
 
-def _init_trace(net: EvNN, in_spike_times, rec: Recorders) -> Trace:
+def _init_carry(net: EvNN, in_spike_times, recorders: Recorders) -> LoopCarry:
     dtype, n = net.dtype, net.n_neurons
     in_size, k = in_spike_times.shape
     sources = jnp.repeat(jnp.arange(n, n + in_size, dtype=jnp.int32), k)
@@ -196,8 +196,8 @@ def _init_trace(net: EvNN, in_spike_times, rec: Recorders) -> Trace:
     y0 = net.neuron_model.init_state(n)
     n_out = len(net.output_indices)
     channels = net.neuron_model.observe(y0).shape[-1]
-    n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
-    return Trace(
+    n_obs = 0 if recorders.obs_times is None else recorders.obs_times.shape[0]
+    return LoopCarry(
         t=jnp.asarray(net.t0, dtype),
         y=y0,
         buffer=buffer,
@@ -207,29 +207,29 @@ def _init_trace(net: EvNN, in_spike_times, rec: Recorders) -> Trace:
         first_spike=jnp.full((n,), jnp.inf, dtype),
         observations=jnp.zeros((n_obs, n_out, channels), dtype),
         obs_done=jnp.zeros((n_obs,), bool),
-        trains=jnp.full((n_out, rec.train_length), jnp.inf, dtype),
+        trains=jnp.full((n_out, recorders.train_length), jnp.inf, dtype),
         train_count=jnp.zeros((n_out,), jnp.int32),
-        log_times=jnp.full((rec.log_length,), jnp.inf, dtype),
-        log_neurons=jnp.full((rec.log_length,), -1, jnp.int32),
+        log_times=jnp.full((recorders.log_length,), jnp.inf, dtype),
+        log_neurons=jnp.full((recorders.log_length,), -1, jnp.int32),
         log_count=jnp.asarray(0, jnp.int32),
     )
 
 
-def _record(c: Trace, rec: Recorders, outs, *, t, t_spike, spiked, **updates) -> Trace:
+def _record(c: LoopCarry, recorders: Recorders, outs, *, t, t_spike, spiked, **updates) -> LoopCarry:
     first_spike = jnp.where(spiked & jnp.isinf(c.first_spike), t_spike, c.first_spike)
     trains, train_count = c.trains, c.train_count
-    if rec.train_length:
+    if recorders.train_length:
         out_spiked = spiked[outs]
-        slot = jnp.where(out_spiked, train_count, rec.train_length)
+        slot = jnp.where(out_spiked, train_count, recorders.train_length)
         trains = trains.at[jnp.arange(len(outs)), slot].set(t_spike[outs], mode="drop")
         train_count = train_count + out_spiked.astype(jnp.int32)
     log_times, log_neurons, log_count = c.log_times, c.log_neurons, c.log_count
-    if rec.log_length:
-        pos = jnp.where(spiked, log_count + jnp.cumsum(spiked) - 1, rec.log_length)
+    if recorders.log_length:
+        pos = jnp.where(spiked, log_count + jnp.cumsum(spiked) - 1, recorders.log_length)
         log_times = log_times.at[pos].set(t_spike, mode="drop")
         log_neurons = log_neurons.at[pos].set(jnp.arange(spiked.shape[0], dtype=jnp.int32), mode="drop")
         log_count = log_count + jnp.sum(spiked, dtype=jnp.int32)
-    return Trace(
+    return LoopCarry(
         t=t,
         first_spike=first_spike,
         trains=trains,
@@ -241,23 +241,23 @@ def _record(c: Trace, rec: Recorders, outs, *, t, t_spike, spiked, **updates) ->
     )
 
 
-def _obs_times(rec: Recorders, dtype):
-    return jnp.zeros((0,), dtype) if rec.obs_times is None else rec.obs_times
+def _obs_times(recorders: Recorders, dtype):
+    return jnp.zeros((0,), dtype) if recorders.obs_times is None else recorders.obs_times
 
 
-def _stopped_early(c: Trace, rec: Recorders, outs):
+def _stopped_early(c: LoopCarry, recorders: Recorders, outs):
     """Every requested recording is complete (all outputs spiked, all times observed)."""
     stops = []
-    if rec.stop_at_first_output:
+    if recorders.stop_at_first_output:
         stops.append(jnp.all(jnp.isfinite(c.first_spike[outs])))
-    if rec.obs_times is not None:
+    if recorders.obs_times is not None:
         stops.append(jnp.all(c.obs_done))
     return jnp.all(jnp.stack(stops)) if stops else jnp.asarray(False)
 
 
-def _max_iterations(net: EvNN, rec: Recorders) -> int:
+def _max_iterations(net: EvNN, recorders: Recorders) -> int:
     """Static bound on loop iterations: events + observations + continuations."""
-    n_obs = 0 if rec.obs_times is None else rec.obs_times.shape[0]
+    n_obs = 0 if recorders.obs_times is None else recorders.obs_times.shape[0]
     stops = net.max_event_steps + n_obs
     steps = math.ceil((net.max_solver_time - net.t0) / net.solver_stepsize)
     continuations = math.ceil((steps + stops) / net.segment_max_steps) + 2
@@ -266,8 +266,8 @@ def _max_iterations(net: EvNN, rec: Recorders) -> int:
     return stops + continuations
 
 
-def _raise_if_unfinished(net: EvNN, c: Trace, t_end, rec: Recorders, outs) -> Trace:
-    finished = (c.t >= t_end) | _stopped_early(c, rec, outs)
+def _raise_if_unfinished(net: EvNN, c: LoopCarry, t_end, recorders: Recorders, outs) -> LoopCarry:
+    finished = (c.t >= t_end) | _stopped_early(c, recorders, outs)
     c = eqx.error_if(
         c, c.overflow,
         f"Spike buffer overflow: more than buffer_capacity={net.buffer_capacity} spikes "
@@ -288,9 +288,9 @@ def _raise_if_unfinished(net: EvNN, c: Trace, t_end, rec: Recorders, outs) -> Tr
         "Ran out of solver segments before the end of the trial (adaptive step sizes "
         "smaller than `solver_stepsize`). Increase `segment_max_steps`.",
     )
-    if rec.log_length:
+    if recorders.log_length:
         c = eqx.error_if(
-            c, c.log_count > rec.log_length,
-            f"More than max_spikes={rec.log_length} spikes occurred; increase `max_spikes`.",
+            c, c.log_count > recorders.log_length,
+            f"More than max_spikes={recorders.log_length} spikes occurred; increase `max_spikes`.",
         )
     return c

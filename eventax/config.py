@@ -132,29 +132,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-class RulesConfig:
-    """A learning-rule study (`experiments/rules.py`; the model must be in
-    `mode = "surrogate"`). `names`: classes of `eventax.rules` to train, each
-    from the same initial network; `params`: their keyword arguments by name
-    (`{ EProp = { feedback = "random" } }`; `FPTT` takes `rule` = the name of
-    the online rule it wraps, and `alpha`). `every`: grid steps between updates
-    of online rules (0: one update per batch from the rule's gradient, like
-    BPTT). `readout`: `ReadoutCrossEntropy` keyword arguments. Every
-    `track_every` batches (0: never) the rules' gradients on `track_samples`
-    validation samples are compared with BPTT's and the exact event-mode one.
-    `budget`: the most training batches a rule gets, by name (e.g. `{ RTRL = 10 }`
-    for a rule too slow for the whole run; absent: all epochs)."""
-
-    names: tuple[str, ...] = ("BPTT", "EProp", "OSTL", "OTTT", "RFLO")
-    params: dict = field(default_factory=dict)
-    budget: dict = field(default_factory=dict)
-    every: int = 0
-    readout: dict = field(default_factory=dict)
-    track_every: int = 10
-    track_samples: int = 32
-
-
-@dataclass(frozen=True)
 class Config:
     name: str = "experiment"
     data: DataConfig = field(default_factory=DataConfig)
@@ -162,11 +139,11 @@ class Config:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    rules: RulesConfig = field(default_factory=RulesConfig)
 
 
-def load_config(path, overrides: Sequence[str] = ()) -> Config:
-    """Read a TOML config file and apply `key=value` overrides."""
+def load_config(path, overrides: Sequence[str] = (), schema: type[Config] = Config) -> Config:
+    """Read a TOML config file and apply `key=value` overrides. An experiment that needs
+    a section of its own passes a `schema`: a dataclass subclass of `Config` with it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Config file {str(path)!r} does not exist.")
@@ -176,12 +153,12 @@ def load_config(path, overrides: Sequence[str] = ()) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     for item in overrides:
         _set(raw, *_parse_override(item))
-    return from_dict(raw, where=str(path))
+    return from_dict(raw, where=str(path), schema=schema)
 
 
-def from_dict(raw: Mapping[str, Any], where: str = "config") -> Config:
-    """Build a `Config` from nested mappings, rejecting unknown keys and wrong types."""
-    return _build(Config, raw, prefix="", where=where)
+def from_dict(raw: Mapping[str, Any], where: str = "config", schema: type[Config] = Config) -> Config:
+    """Build a `Config` (or `schema`) from nested mappings, rejecting unknown keys and wrong types."""
+    return _build(schema, raw, prefix="", where=where)
 
 
 def to_dict(cfg) -> dict[str, Any]:

@@ -181,7 +181,7 @@ class EvNN(AbstractNetwork):
         or adaptive ones it can take per neuron)."""
         return Layered().can_run(self)
 
-    def _engine(self, rec: Recorders):
+    def _engine(self, recorders: Recorders):
         """Which engine runs: `engine="auto"` takes the layered one where it can run,
         except for runs that stop at the outputs' first spikes (and observe nothing
         after them) with adaptive steps. There the event loop stops the whole
@@ -191,7 +191,7 @@ class EvNN(AbstractNetwork):
         if self.engine == "loop" or not self.layered:
             return EventLoop()
         adaptive = not isinstance(self.stepsize_controller, dfx.ConstantStepSize)
-        stops_early = rec.stop_at_first_output and rec.obs_times is None
+        stops_early = recorders.stop_at_first_output and recorders.obs_times is None
         return Layered() if self.engine == "layered" or not (stops_early and adaptive) else EventLoop()
 
     def run(
@@ -224,11 +224,11 @@ class EvNN(AbstractNetwork):
                 )
             elif not stop_at_first_output:
                 t_end = jnp.max(obs_times)
-        rec = Recorders(
+        recorders = Recorders(
             stop_at_first_output=stop_at_first_output, obs_times=obs_times,
             train_length=train_length, log_length=max_spikes,
         )
-        out = self._engine(rec).run(self, x, rec, t_end)
+        out = self._engine(recorders).run(self, x, recorders, t_end)
         return Simulation(
             out.first_spike[jnp.asarray(self.output_indices)],
             None if obs_times is None else jnp.swapaxes(out.observations, 0, 1),

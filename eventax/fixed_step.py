@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 _RESETS = ("immediate", "next_step")
 
 
-class _Trace(NamedTuple):
+class _ScanOutputs(NamedTuple):
     spikes: Float[Array, "n_steps neurons"] | None
     survive: Float[Array, " n_out"]
     soft_first: Float[Array, " n_out"]
@@ -177,7 +177,7 @@ class FixedStepNN(AbstractNetwork):
 
     # --------------------------------------------------- the time loop
 
-    def _scan(self, in_spike_times, obs_steps, keep_spikes: bool) -> _Trace:
+    def _scan(self, in_spike_times, obs_steps, keep_spikes: bool) -> _ScanOutputs:
         """Step through the grid, accumulating first spikes and observations.
 
         First spikes: `soft_first = sum_k t_k S_k prod_{j<k}(1 - S_j)` and
@@ -212,7 +212,7 @@ class FixedStepNN(AbstractNetwork):
         carry = (y0, jnp.zeros((n,), self.dtype), ones, 0.0 * ones, observed0)
         steps = jnp.arange(1, self.n_steps + 1)
         (_, _, survive, soft_first, observed), spikes = jax.lax.scan(step, carry, (steps, self.times, counts))
-        return _Trace(spikes, survive, soft_first, observed)
+        return _ScanOutputs(spikes, survive, soft_first, observed)
 
     def step(
         self, y: State, s_prev: Float[Array, " neurons"], t: Float[Array, ""],

@@ -36,7 +36,8 @@ import numpy as np  # noqa: E402
 from eventax import load_evnn, surrogates  # noqa: E402
 from eventax.analysis import Exact, FiniteDifferences, SurrogateMode, cast_like, compare_gradients  # noqa: E402
 from eventax.config import load_config  # noqa: E402
-from eventax.train.build import build_loss, build_network, load_dataset  # noqa: E402
+from eventax.data import load_dataset  # noqa: E402
+from eventax.train.build import build_loss, build_network  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {"lif": "configs/yinyang/lif_ttfs.toml", "qif": "configs/yinyang/qif_ttfs.toml"}

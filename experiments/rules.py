@@ -25,6 +25,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import equinox as eqx
@@ -33,10 +34,41 @@ import jax.numpy as jnp
 import numpy as np
 
 from eventax import rules, train_online
-from eventax.config import load_config
-from eventax.train.build import build_network, build_optimiser, load_dataset
+from eventax.config import Config, load_config
+from eventax.data import load_dataset
+from eventax.train.build import build_network, build_optimiser
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """A learning-rule study (`experiments/rules.py`; the model must be in
+    `mode = "surrogate"`). `names`: classes of `eventax.rules` to train, each
+    from the same initial network; `params`: their keyword arguments by name
+    (`{ EProp = { feedback = "random" } }`; `FPTT` takes `rule` = the name of
+    the online rule it wraps, and `alpha`). `every`: grid steps between updates
+    of online rules (0: one update per batch from the rule's gradient, like
+    BPTT). `readout`: `ReadoutCrossEntropy` keyword arguments. Every
+    `track_every` batches (0: never) the rules' gradients on `track_samples`
+    validation samples are compared with BPTT's and the exact event-mode one.
+    `budget`: the most training batches a rule gets, by name (e.g. `{ RTRL = 10 }`
+    for a rule too slow for the whole run; absent: all epochs)."""
+
+    names: tuple[str, ...] = ("BPTT", "EProp", "OSTL", "OTTT", "RFLO")
+    params: dict = field(default_factory=dict)
+    budget: dict = field(default_factory=dict)
+    every: int = 0
+    readout: dict = field(default_factory=dict)
+    track_every: int = 10
+    track_samples: int = 32
+
+
+@dataclass(frozen=True)
+class RulesStudy(Config):
+    """A training config with the `[rules]` section of this study."""
+
+    rules: RulesConfig = field(default_factory=RulesConfig)
 
 
 def build_rule(name: str, params: dict) -> rules.LearningRule:
@@ -192,7 +224,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", default=str(REPO / "experiments" / "results"))
     ap.add_argument("--force", action="store_true", help="rerun rules whose result file exists")
     args = ap.parse_args(argv)
-    cfg = load_config(args.config, args.set)
+    cfg = load_config(args.config, args.set, schema=RulesStudy)
     if args.only:
         result = run_rule(cfg, args.only)
         Path(args.json).write_text(json.dumps(result)) if args.json else print(json.dumps(result))

@@ -32,7 +32,8 @@ import jax.numpy as jnp
 
 from eventax import rules
 from eventax.config import load_config
-from eventax.train.build import build_network, load_dataset
+from eventax.data import load_dataset
+from eventax.train.build import build_network
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rules import build_rule  # noqa: E402

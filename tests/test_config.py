@@ -1,5 +1,7 @@
 """The strict config loader and the shipped configs."""
 
+import importlib.util
+import sys
 import tomllib
 from pathlib import Path
 
@@ -7,7 +9,19 @@ import pytest
 
 from eventax.config import Config, ConfigError, dumps, from_dict, load_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.toml"))
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").rglob("*.toml"))
+
+
+def _schema(path: Path) -> type[Config]:
+    """The config class a shipped config is read with: the learning-rule study's own
+    (`experiments/rules.py`, with its `[rules]` section) for `configs/rules/`."""
+    if path.parent.name != "rules":
+        return Config
+    spec = importlib.util.spec_from_file_location("rules_study", REPO / "experiments" / "rules.py")
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(module)
+    return module.RulesStudy
 
 
 def test_defaults_and_nested_values():
@@ -69,13 +83,20 @@ def test_shipped_configs_load_and_build(path):
     """Every shipped config passes the strict loader and names models and losses that exist."""
     from eventax.train.build import build_loss, build_optimiser, neuron_class
 
-    cfg = load_config(path)
+    cfg = load_config(path, schema=_schema(path))
     assert cfg.name and cfg.name != Config().name
     neuron_class(cfg.model.neuron)
     if cfg.model.output_neuron:
         neuron_class(cfg.model.output_neuron)
     build_loss(cfg.loss, cfg.model, (6, 7, 8) if cfg.data.name == "xor" else None)
     build_optimiser(cfg.optim)
+
+
+def test_a_section_only_an_experiment_knows_needs_its_schema():
+    path = REPO / "configs" / "rules" / "randman.toml"
+    with pytest.raises(ConfigError, match="unknown key `rules`"):
+        load_config(path)
+    assert load_config(path, schema=_schema(path)).rules.names
 
 
 def test_expected_experiments_have_configs():

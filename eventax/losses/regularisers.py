@@ -109,13 +109,13 @@ class ActivityRegulariser(eqx.Module):
                 f"ActivityRegulariser(neurons={self.neurons!r}) does not know the network: "
                 "construct it with `net=` or call `.bind(net)` first."
             )
-        rec = _spikes(sim)
-        n_slots = rec.times.shape[0]
+        record = _spikes(sim)
+        n_slots = record.times.shape[0]
         t_stop = jax.lax.stop_gradient(sim.t_stop)
-        valid = (jnp.arange(n_slots) < rec.n_spikes) & (rec.neurons >= 0)
-        t = jnp.where(valid, rec.times, t_stop)  # no inf enters the sigmoid
+        valid = (jnp.arange(n_slots) < record.n_spikes) & (record.neurons >= 0)
+        t = jnp.where(valid, record.times, t_stop)  # no inf enters the sigmoid
         weight = jnp.where(valid, jax.nn.sigmoid((t_stop - t) / self.edge), 0.0)
-        mine = rec.neurons[:, None] == jnp.asarray(self.indices, rec.neurons.dtype)[None, :]
+        mine = record.neurons[:, None] == jnp.asarray(self.indices, record.neurons.dtype)[None, :]
         return weight @ mine.astype(weight.dtype)
 
     def __call__(self, sim: Simulation) -> Float[Array, ""]:

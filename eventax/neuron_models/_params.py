@@ -36,6 +36,19 @@ def parameter(name, value, n_neurons, dtype, *, trainable=False, positive=False)
     return Constant(arr)
 
 
+class Parameters:
+    """A model's parameter maker: `par(name, value, positive=False)` is `parameter(...)`
+    for `n_neurons` and `dtype`, trainable if `name` is among `trainable` (which must
+    name only parameters in `allowed`)."""
+
+    def __init__(self, n_neurons: int, dtype, trainable, allowed: Iterable[str]):
+        self.n_neurons, self.dtype = n_neurons, dtype
+        self.trainable = trainable_set(trainable, allowed)
+
+    def __call__(self, name: str, value, positive: bool = False):
+        return parameter(name, value, self.n_neurons, self.dtype, trainable=name in self.trainable, positive=positive)
+
+
 def trainable_set(trainable, allowed: Iterable[str]) -> frozenset:
     """Validate the names a user asked to train."""
     names = frozenset((trainable,) if isinstance(trainable, str) else (trainable or ()))

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
@@ -78,11 +78,8 @@ class ALIF(CurrentSynapses):
         if thresh is not None and b0 is not None:
             raise ValueError("Give the baseline threshold as `thresh` or `b0`, not both.")
         thresh = 1.0 if thresh is None and b0 is None else (b0 if thresh is None else thresh)
-        train = trainable_set(trainable, ("thresh", "vreset", "beta") + self.time_constants)
         n = n_neurons
-
-        def par(name, value, positive=False):
-            return parameter(name, value, n, dtype, trainable=name in train, positive=positive)
+        par = Parameters(n, dtype, trainable, ("thresh", "vreset", "beta") + self.time_constants)
 
         self.thresh = par("thresh", thresh)
         self.vreset = par("vreset", vreset)

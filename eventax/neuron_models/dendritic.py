@@ -12,7 +12,7 @@ from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from .._checks import check_int
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, NeuronModel
 
 _DENDRITE_PARAMS = ("tsyn", "tden", "tdca", "gdca", "gc", "v1", "v2", "v3", "v4")
@@ -125,16 +125,16 @@ class DendriticNeuron(NeuronModel):
         self.dtype = dtype
         self.n_dendrites = nd = int(n_dendrites)
         n = n_neurons
-        train = trainable_set(trainable, ("thresh", "vreset", "tmem") + _DENDRITE_PARAMS)
-        self.thresh = parameter("thresh", thresh, n, dtype, trainable="thresh" in train)
-        self.vreset = parameter("vreset", vreset, n, dtype, trainable="vreset" in train)
-        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        par = Parameters(n, dtype, trainable, ("thresh", "vreset", "tmem") + _DENDRITE_PARAMS)
+        self.thresh = par("thresh", thresh)
+        self.vreset = par("vreset", vreset)
+        self.tmem = par("tmem", tmem, positive=True)
         if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
             raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
         values = dict(tsyn=tsyn, tden=tden, tdca=tdca, gdca=gdca, gc=gc, v1=v1, v2=v2, v3=v3, v4=v4)
         for name in _DENDRITE_PARAMS:
             positive = name in ("tsyn", "tden", "tdca", "v2", "v4")
-            p = _dendrite_parameter(name, values[name], n, nd, dtype, name in train, positive)
+            p = _dendrite_parameter(name, values[name], n, nd, dtype, name in par.trainable, positive)
             setattr(self, name, p)
         for name in ("gdca", "gc"):
             if not np.all(np.asarray(self.param(getattr(self, name))) >= 0):

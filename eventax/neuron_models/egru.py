@@ -12,7 +12,7 @@ import numpy as np
 from jax import random
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import Constant, NeuronModel
 
 _GATES = ("u", "r", "z")
@@ -89,11 +89,11 @@ class EGRU(NeuronModel):
         **synapses,
     ):
         self.dtype = dtype
-        train = trainable_set(trainable, ("thresh",) + self.time_constants)
         n = n_neurons
-        self.thresh = parameter("thresh", thresh, n, dtype, trainable="thresh" in train)
-        self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
-        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        par = Parameters(n, dtype, trainable, ("thresh",) + self.time_constants)
+        self.thresh = par("thresh", thresh)
+        self.tsyn = par("tsyn", tsyn, positive=True)
+        self.tmem = par("tmem", tmem, positive=True)
         theta = np.asarray(self.param(self.thresh))
         if not np.all((theta > 0) & (theta < 1)):
             raise ValueError(

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 # Largest allowed `(v_peak - vT) / deltaT`: keeps `deltaT exp(.)` finite in float32.
@@ -85,21 +85,18 @@ class EIF(CurrentSynapses):
     ):
         self.dtype = dtype
         voltages = ("vT", "deltaT", "EL", "vreset", "v_peak")
-        train = trainable_set(trainable, voltages + self.time_constants)
         n = n_neurons
+        par = Parameters(n, dtype, trainable, voltages + self.time_constants)
 
-        def param(name, value, positive=False):
-            return parameter(name, value, n, dtype, trainable=name in train, positive=positive)
-
-        self.tmem = param("tmem", tmem, positive=True)
-        self.tsyn = param("tsyn", tsyn, positive=True)
-        self.deltaT = param("deltaT", deltaT, positive=True)
-        self.vT = param("vT", vT)
-        self.EL = param("EL", EL)
-        self.vreset = param("vreset", vreset)
+        self.tmem = par("tmem", tmem, positive=True)
+        self.tsyn = par("tsyn", tsyn, positive=True)
+        self.deltaT = par("deltaT", deltaT, positive=True)
+        self.vT = par("vT", vT)
+        self.EL = par("EL", EL)
+        self.vreset = par("vreset", vreset)
         if v_peak is None:
             v_peak = np.asarray(vT, float) + 5.0 * np.asarray(deltaT, float)
-        self.v_peak = param("v_peak", v_peak)
+        self.v_peak = par("v_peak", v_peak)
         peak, reset = np.asarray(self.param(self.v_peak)), np.asarray(self.param(self.vreset))
         if not np.all(reset < peak):
             raise ValueError(f"`vreset` ({vreset}) must be below `v_peak` ({v_peak}).")

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
@@ -79,20 +79,16 @@ class Izhikevich(CurrentSynapses):
         **synapses,
     ):
         self.dtype = dtype
-        train = trainable_set(trainable, ("b", "c", "d", "v_thresh") + self.time_constants)
         n = n_neurons
-
-        def param(name, value, positive=False):
-            return parameter(name, value, n, dtype, trainable=name in train, positive=positive)
-
-        self.a = param("a", a)
+        par = Parameters(n, dtype, trainable, ("b", "c", "d", "v_thresh") + self.time_constants)
+        self.a = par("a", a)
         if not np.all(np.asarray(self.param(self.a)) > 0):
             raise ValueError(f"`a` (the recovery rate, 1/ms) must be positive; got {a!r}.")
-        self.b = param("b", b)
-        self.c = param("c", c)
-        self.d = param("d", d)
-        self.v_thresh = param("v_thresh", v_thresh)
-        self.tau_syn = param("tau_syn", tau_syn, positive=True)
+        self.b = par("b", b)
+        self.c = par("c", c)
+        self.d = par("d", d)
+        self.v_thresh = par("v_thresh", v_thresh)
+        self.tau_syn = par("tau_syn", tau_syn, positive=True)
         if not np.all(np.asarray(self.param(self.c)) < np.asarray(self.param(self.v_thresh))):
             raise ValueError(f"`c` (reset, {c}) must be below `v_thresh` ({v_thresh}).")
 

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
@@ -42,12 +42,12 @@ class _Leaky(CurrentSynapses):
         **synapses,
     ):
         self.dtype = dtype
-        train = trainable_set(trainable, ("thresh", "vreset") + self.time_constants)
         n = n_neurons
-        self.thresh = parameter("thresh", thresh, n, dtype, trainable="thresh" in train)
-        self.vreset = parameter("vreset", vreset, n, dtype, trainable="vreset" in train)
-        self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
-        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        par = Parameters(n, dtype, trainable, ("thresh", "vreset") + self.time_constants)
+        self.thresh = par("thresh", thresh)
+        self.vreset = par("vreset", vreset)
+        self.tsyn = par("tsyn", tsyn, positive=True)
+        self.tmem = par("tmem", tmem, positive=True)
         if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
             raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
         init = SynapseInit.of(type(self), 4.0 * float(jnp.max(self.param(self.thresh))), synapses)

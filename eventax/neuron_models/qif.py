@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import SynapseInit, check_wmask, parameter, trainable_set
+from ._params import Parameters, SynapseInit, check_wmask
 from .base import ADAPTIVE_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
@@ -72,10 +72,10 @@ class QIF(CurrentSynapses):
         **synapses,
     ):
         self.dtype = dtype
-        train = trainable_set(trainable, self.time_constants)
         n = n_neurons
-        self.tsyn = parameter("tsyn", tsyn, n, dtype, trainable="tsyn" in train, positive=True)
-        self.tmem = parameter("tmem", tmem, n, dtype, trainable="tmem" in train, positive=True)
+        par = Parameters(n, dtype, trainable, self.time_constants)
+        self.tsyn = par("tsyn", tsyn, positive=True)
+        self.tmem = par("tmem", tmem, positive=True)
         init = SynapseInit.of(type(self), 4.0, synapses)
         self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
