@@ -8,13 +8,13 @@ weights and the 256 inputs of `experiments/benchmark.py`. Gradients use jaxsnn's
 Runs in its own virtual environment (never this project's): at module level it imports only the
 standard library and NumPy; jaxsnn and JAX are imported inside the functions that use them.
 
-    python3 -m venv /work/jaxsnn-ref && /work/jaxsnn-ref/bin/pip install jaxsnn==0.3.0
+    python3 -m venv ../jaxsnn-ref && ../jaxsnn-ref/bin/pip install jaxsnn==0.3.0
 
 Run (from the repository root; each measurement in its own worker process, so that the peak RSS
 is attributable; one JSON line on stdout, progress on stderr):
 
-    /work/jaxsnn-ref/bin/python experiments/bench_jaxsnn.py --selfcheck
-    nice -n 10 /work/jaxsnn-ref/bin/python experiments/bench_jaxsnn.py --batch 256 --repeats 3 \\
+    ../jaxsnn-ref/bin/python experiments/bench_jaxsnn.py --selfcheck
+    nice -n 10 ../jaxsnn-ref/bin/python experiments/bench_jaxsnn.py --batch 256 --repeats 3 \\
         --out results/jaxsnn_yy-5-50-3_tmem10.json [--workload results/workload_yy-5-50-3_b256.npz]
         [--n-steps-hidden N --n-steps-output M] [--cap-margin 1.25] [--v-reset 0] [--only forward]
 
@@ -66,8 +66,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WORKLOAD = REPO / "results" / "workload_yy-5-50-3_b256.npz"
+from common import REPO, SCRATCH  # noqa: E402
+
+DEFAULT_WORKLOAD = SCRATCH / "workload_yy-5-50-3_b256.npz"
 DEFAULT_PROJECT_PYTHON = REPO / ".venv" / "bin" / "python"
 
 T_MAX = 30.0

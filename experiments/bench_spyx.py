@@ -3,7 +3,7 @@
 Runs in its own virtual environment (never this project's): it imports only the standard
 library, NumPy, JAX, Flax (NNX) and spyx -- never `eventax`.
 
-    python3 -m venv /work/spyx-ref && /work/spyx-ref/bin/pip install spyx==1.0.0
+    python3 -m venv ../spyx-ref && ../spyx-ref/bin/pip install spyx==1.0.0
 
 spyx 1.0 is built on Flax NNX (no dm-haiku any more): the network is a
 `spyx.nn.Sequential(nnx.Linear, spyx.nn.CuBaLIF, nnx.Linear, spyx.nn.CuBaLIF)` driven over time
@@ -14,7 +14,7 @@ Workload file (inputs, labels and weights written by this project's venv, so tha
 and weights are the very ones `experiments/benchmark.py` uses; `ttfs_ref` is optional -- our
 event-based first-spike times at dt 0.01, used only to report how far spyx's grid times lie):
 
-    cd /work/main && .venv/bin/python -c "import sys; sys.path.insert(0, 'experiments'); \\
+    .venv/bin/python -c "import sys; sys.path.insert(0, 'experiments'); \\
     import benchmark as b, numpy as np, jax.numpy as jnp; w, _ = b.load_or_write_weights(50); \\
     x, y = b.make_inputs(256); net = b.build_network('ours', w, {'dt': 0.01, 'max_event_steps': 1000}); \\
     t = np.asarray(b.forward_fn()(net, jnp.asarray(x))); \\
@@ -22,7 +22,7 @@ event-based first-spike times at dt 0.01, used only to report how far spyx's gri
 
 Run (each measurement in its own worker process, so the peak RSS is attributable):
 
-    nice -n 10 /work/spyx-ref/bin/python experiments/bench_spyx.py --dt 0.01 --batch 256 \\
+    nice -n 10 ../spyx-ref/bin/python experiments/bench_spyx.py --dt 0.01 --batch 256 \\
         --repeats 3 --out results/spyx_dt0.01.json [--workload results/workload_yy-5-50-3_b256.npz]
         [--fwdbwd-batch N] [--surrogate superspike|arctan] [--slope 25]
 
@@ -64,8 +64,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_WORKLOAD = REPO / "results" / "workload_yy-5-50-3_b256.npz"
+from common import SCRATCH  # noqa: E402
+
+DEFAULT_WORKLOAD = SCRATCH / "workload_yy-5-50-3_b256.npz"
 
 T_MAX = 30.0
 IN_SIZE = 5

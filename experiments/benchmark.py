@@ -1,4 +1,4 @@
-"""Benchmark "yy-5-50-3" (see BENCHMARKS.md): our eventax against the published eventax 0.1.0.
+"""Benchmark "yy-5-50-3" (see `shared/BENCHMARKS.md`, beside the project): our eventax against the published eventax 0.1.0.
 
 Workload: the first `--batch` Yin-Yang training samples (seed 42) as 5 input spikes each
 (`[x, y, 1-x, 1-y, 0] * 30`), a feed-forward 5 -> H -> 3 LIF network (`thresh=1, tsyn=5,
@@ -19,7 +19,7 @@ baseline's workers run under `--baseline-python`, executing this same file with
 gradients are compared; timing is skipped if they disagree (unless `--allow-mismatch`).
 
     python experiments/benchmark.py [--dt 0.01] [--batch 256] [--repeats 3] [--hidden 50]
-        [--only ours|baseline] [--baseline-python /work/eventax-ref/bin/python]
+        [--only ours|baseline] [--baseline-python ../eventax-ref/bin/python]
         [--baseline-adjoint recursive|eventprop]
 
 Appends one JSON line per run to `results/benchmark.jsonl`; writes `results/benchmark.md`
@@ -60,9 +60,8 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "results"
-DEFAULT_BASELINE_PYTHON = "/work/eventax-ref/bin/python"
+from common import REPO, peer_python  # noqa: E402
+from common import SCRATCH as RESULTS  # noqa: E402
 
 T_MAX = 30.0
 IN_SIZE = 5
@@ -760,7 +759,7 @@ def parse_args(argv=None):
                    help="neuron model; QIF formulations differ between the two, see module docstring")
     p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
     p.add_argument("--only", choices=["ours", "baseline"], help="time only this implementation")
-    p.add_argument("--baseline-python", default=DEFAULT_BASELINE_PYTHON)
+    p.add_argument("--baseline-python", default=peer_python("eventax"))
     p.add_argument("--baseline-adjoint", choices=["recursive", "eventprop"], default="recursive")
     p.add_argument("--max-event-steps", type=int, default=None,
                    help="event-loop bound for both (default: 1.25 x the most needed)")
@@ -768,7 +767,7 @@ def parse_args(argv=None):
                    help="our solver steps per segment (default: our default)")
     p.add_argument("--surrogate-dt", type=float, action="append", default=[],
                    help="also time our fixed-step surrogate mode (and spyx) at this dt (repeatable)")
-    p.add_argument("--spyx-python", default="/work/spyx-ref/bin/python",
+    p.add_argument("--spyx-python", default=peer_python("spyx"),
                    help="interpreter with spyx 1.0 (see bench_spyx.py); skipped if missing")
     p.add_argument("--skip-check", action="store_true", help="time without the agreement check")
     p.add_argument("--allow-mismatch", action="store_true", help="time even if the check fails")

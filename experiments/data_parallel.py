@@ -28,8 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "experiments" / "results"
+from common import REPO, RESULTS  # noqa: E402
 
 
 def _env(**extra) -> dict:

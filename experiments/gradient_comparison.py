@@ -39,7 +39,7 @@ from eventax.config import load_config  # noqa: E402
 from eventax.data import load_dataset  # noqa: E402
 from eventax.train.build import build_loss, build_network  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, RESULTS  # noqa: E402
 CONFIGS = {"lif": "configs/yinyang/lif_ttfs.toml", "qif": "configs/yinyang/qif_ttfs.toml"}
 
 
@@ -130,7 +130,7 @@ def main(argv=None) -> None:
     p.add_argument("--fd", type=int, default=20)
     p.add_argument("--models", nargs="+", default=["lif", "qif"], choices=sorted(CONFIGS))
     p.add_argument("--trained", nargs="*", default=[], help="name=path/to/best.evnn")
-    p.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--track", type=int, default=0, help="track gradients every N training steps instead")
     p.add_argument("--track-epochs", type=int, default=2)
     args = p.parse_args(argv)

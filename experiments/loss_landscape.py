@@ -40,7 +40,7 @@ from eventax.train import train
 from eventax.data import load_dataset
 from eventax.train.build import build_loss, build_network
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, RESULTS  # noqa: E402
 
 
 def roughness(values) -> float:
@@ -61,7 +61,7 @@ def main(argv=None) -> None:
     p.add_argument("--dt", type=float, default=0.05, help="grid step of the surrogate mode")
     p.add_argument("--grid", type=int, default=13, help="points per axis of the 2-D plane")
     p.add_argument("--span", type=float, default=1.0, help="alphas in [-span, span]")
-    p.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

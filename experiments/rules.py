@@ -38,7 +38,7 @@ from eventax.config import Config, load_config
 from eventax.data import load_dataset
 from eventax.train.build import build_network, build_optimiser
 
-REPO = Path(__file__).resolve().parents[1]
+from common import RESULTS  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -221,7 +221,7 @@ def main(argv=None) -> None:
     ap.add_argument("--set", nargs="*", default=[], help="config overrides, key=value")
     ap.add_argument("--only", help="run one rule in this process (used by the driver)")
     ap.add_argument("--json", help="with --only: write the result here")
-    ap.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--force", action="store_true", help="rerun rules whose result file exists")
     args = ap.parse_args(argv)
     cfg = load_config(args.config, args.set, schema=RulesStudy)

@@ -38,7 +38,7 @@ from eventax.train.build import build_network
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rules import build_rule  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, RESULTS  # noqa: E402
 NAMES = ("BPTT", "RTRL", "EProp", "OSTL", "OTTT", "RFLO", "FPTT")
 
 
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rules", nargs="*", default=list(NAMES))
     ap.add_argument("--run", nargs="*", default=[], help="rules whose gradient is also run for a measured RSS")
     ap.add_argument("--child", nargs=2, metavar=("RULE", "STEPS"), help=argparse.SUPPRESS)
-    ap.add_argument("--out", default=str(REPO / "experiments" / "results"))
+    ap.add_argument("--out", default=str(RESULTS))
     args = ap.parse_args(argv)
     if args.child:
         print(json.dumps(rss_mb(args.config, int(args.child[1]), args.batch, args.child[0])))

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark as bench  # noqa: E402  (its `time_calls`)
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "experiments" / "results"
+from common import REPO as ROOT  # noqa: E402
+from common import RESULTS  # noqa: E402
 YY = "configs/yinyang/lif_ttfs.toml"
 QIF = "configs/yinyang/qif_ttfs.toml"
 MNIST = "configs/mnist/lif_exp_integral.toml"

@@ -17,7 +17,7 @@ own virtual environment (`experiments/bench_jaxsnn.py`), and its spike times are
 scored against the same reference.
 
     python experiments/work_precision.py [--model LIF] [--tmem 10] [--batch 256]
-        [--repeats 3] [--jaxsnn /work/jaxsnn-ref/bin/python]
+        [--repeats 3] [--jaxsnn ../jaxsnn-ref/bin/python]
 
 Appends one JSON line per setting to `results/work_precision.jsonl` and draws
 `results/work_precision_<model>.png` (LIF: `_tmem<T>`; error against fwd+bwd
@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchmark as bench  # noqa: E402
+from common import SCRATCH  # noqa: E402
 
 # (label, engine, solver name, step or PID rtol); `None`: the library defaults
 SETTINGS = [
@@ -154,7 +155,7 @@ def main(argv=None):
     check = np.asarray(jax.jit(jax.vmap(check_net.ttfs))(jnp.asarray(x[:64], jnp.float64)))
     print(f"reference vs event loop (float64, 64 samples): median/max/flips {errors(check, ref[:64])}")
 
-    out = Path(__file__).resolve().parents[1] / "results" / "work_precision.jsonl"
+    out = SCRATCH / "work_precision.jsonl"
     out.parent.mkdir(parents=True, exist_ok=True)
     print("| setting | median err | max err | flips | fwd /s | fwd+bwd /s | compile fwd+bwd s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
