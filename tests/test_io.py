@@ -82,12 +82,14 @@ def test_round_trip_keeps_classes_hyperparameters_and_arrays(name, tmp_path, mon
     _assert_same(net, loaded)
 
 
-def test_trained_network_gives_identical_outputs(tmp_path):
+def test_a_changed_network_gives_identical_outputs(tmp_path):
     net = NETS["LIF"]()
-    grads = eqx.filter_grad(lambda n: jnp.sum(n.ttfs(X)))(net)
-    net = eqx.apply_updates(net, jax.tree_util.tree_map(lambda g: -0.1 * g, grads))
+    noise = jax.random.normal(jax.random.PRNGKey(1), net.neuron_model.weights.shape)
+    net = eqx.tree_at(lambda n: n.neuron_model.weights, net, net.neuron_model.weights + 0.1 * noise)
     loaded, _ = _round_trip(net, tmp_path / "net.evnn")
-    np.testing.assert_array_equal(loaded.ttfs(X), net.ttfs(X))
+    ttfs = jax.jit(lambda n: n.ttfs(X))
+    np.testing.assert_array_equal(ttfs(loaded), ttfs(net))
+    assert np.any(np.isfinite(np.asarray(ttfs(net))))
 
 
 def test_edits_after_construction_are_saved(tmp_path):
