@@ -198,3 +198,47 @@ def check_directional_derivatives(label, net, grads, names, loss, tol, h=1e-6, s
             print(f"\n[{label}] {loss_name:10s} d/d{name:7s}: AD {ad:+.10e} FD {fd:+.10e} rel {rel:.1e}", end="")
             assert rel <= tol, (name, loss_name)
     print(f"\n[{label}] worst relative error {worst:.2e}")
+
+
+class NetworkLosses:
+    """The two losses the model tests differentiate, on a network's run on inputs `x`:
+
+        spike loss  sum_k spike_coef[k] t_k    (the first len(spike_coef) recorded
+                                                spikes, hidden and output; unused
+                                                slots count 0),
+        state loss  sum(state_coef * states)   (the outputs' states at `obs_times`,
+                                                `(n_out, times, channels)`, left limits).
+
+    `evaluate(net)` gives `(losses (2,), record, (grad1, grad2))` from one compiled
+    program (what `check_entrywise_gradients` takes); `spike_grad(net)` and
+    `state_grad(net)` give one loss and its gradient each, compiled on their own, and
+    `loss(net, k)` one loss alone (what `check_directional_derivatives` takes: a finite
+    difference of one loss need not run the other).
+    """
+
+    def __init__(self, x, obs_times, spike_coef, state_coef):
+        self.x, self.obs_times = np.asarray(x), np.asarray(obs_times)  # (to JAX when traced: under x64)
+        self.spike_coef, self.state_coef = np.asarray(spike_coef), np.asarray(state_coef)
+        self.spike_grad = eqx.filter_jit(eqx.filter_value_and_grad(self.spike_loss, has_aux=True))
+        self.state_grad = eqx.filter_jit(eqx.filter_value_and_grad(self.state_loss))
+        self.evaluate = eqx.filter_jit(self._evaluate)
+
+    def spike_loss(self, net):
+        rec = net.record(jnp.asarray(self.x), max_spikes=len(self.spike_coef))
+        return jnp.sum(jnp.where(jnp.isfinite(rec.times), rec.times, 0.0) * self.spike_coef), rec
+
+    def state_loss(self, net):
+        return jnp.sum(net.state_at_t(jnp.asarray(self.x), jnp.asarray(self.obs_times)) * self.state_coef)
+
+    def _evaluate(self, net):
+        (l1, rec), g1 = eqx.filter_value_and_grad(self.spike_loss, has_aux=True)(net)
+        l2, g2 = eqx.filter_value_and_grad(self.state_loss)(net)
+        return jnp.stack([l1, l2]), rec, (g1, g2)
+
+    def losses_and_grads(self, net):
+        (l1, _), g1 = self.spike_grad(net)
+        l2, g2 = self.state_grad(net)
+        return np.array([float(l1), float(l2)]), (g1, g2)
+
+    def loss(self, net, k: int) -> float:
+        return float(self.spike_grad(net)[0][0]) if k == 0 else float(self.state_grad(net)[0])

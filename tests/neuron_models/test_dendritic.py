@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import EXACT, check_directional_derivatives, event_driven, input_rows, spike_error, spike_list
+from helpers import EXACT, NetworkLosses, check_directional_derivatives, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
 from eventax.neuron_models.dendritic import Dendritic, DendriticNeuron
@@ -134,39 +134,16 @@ def small_network():
 # One compiled program per loss serves the SciPy comparison (its aux is the
 # spike record), the AD gradients and the FD evaluations: compiling costs far
 # more here than the unused backward passes.
-SPIKE_COEF = np.random.default_rng(2).uniform(0.5, 1.5, 64)
-STATE_COEF = np.random.default_rng(3).uniform(-1.0, 1.0, (N, len(OBS), 7))
-
-
-def _spike_loss(net):
-    rec = net.record(jnp.asarray(X_NET), max_spikes=64)
-    return jnp.sum(jnp.where(jnp.isfinite(rec.times), rec.times, 0.0) * SPIKE_COEF), rec
-
-
-def _state_loss(net):
-    return jnp.sum(net.state_at_t(jnp.asarray(X_NET), jnp.asarray(OBS)) * STATE_COEF)
-
-
-_spike_loss_grad = eqx.filter_jit(eqx.filter_value_and_grad(_spike_loss, has_aux=True))
-_state_loss_grad = eqx.filter_jit(eqx.filter_value_and_grad(_state_loss))
-
-
-def _losses_and_grads(net):
-    (l1, rec), g1 = _spike_loss_grad(net)
-    l2, g2 = _state_loss_grad(net)
-    return np.array([float(l1), float(l2)]), (g1, g2)
-
-
-def _loss(net, k):
-    """Loss `k` (0: spike-time, 1: state) alone, from its own compiled program:
-    a finite difference of one loss need not run the other."""
-    return float(_spike_loss_grad(net)[0][0]) if k == 0 else float(_state_loss_grad(net)[0])
+LOSSES = NetworkLosses(
+    X_NET, OBS, np.random.default_rng(2).uniform(0.5, 1.5, 64),
+    np.random.default_rng(3).uniform(-1.0, 1.0, (N, len(OBS), 7)),
+)
 
 
 def test_small_network_matches_scipy():
     """2 inputs -> 3 -> 2 two-dendrite neurons (each spikes at least twice): |dt| <= 1e-6."""
     net = small_network()
-    (_, rec), _ = _spike_loss_grad(net)
+    (_, rec), _ = LOSSES.spike_grad(net)
     err, n = compare(net, rec, X_NET, T_NET)
     counts = np.bincount(np.asarray(rec.neurons[:n]), minlength=N)
     print(f"\n[Dendritic network] {n} spikes {counts.tolist()}, max |t - t_scipy| = {err:.2e}")
@@ -189,8 +166,8 @@ def test_gradients_match_finite_differences():
     below 1e-7 relative there). Tolerance: relative error <= 1e-5.
     """
     net = small_network()
-    losses, grads = _losses_and_grads(net)
-    check_directional_derivatives("Dendritic grad", net, grads, LEAVES, _loss, tol=1e-5)
+    losses, grads = LOSSES.losses_and_grads(net)
+    check_directional_derivatives("Dendritic grad", net, grads, LEAVES, LOSSES.loss, tol=1e-5)
     mask = ff_mask()
     for g in grads:
         assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import EXACT, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
+from helpers import EXACT, NetworkLosses, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
 
 import eventax as ex
 from eventax.neuron_models import PQIF, QIF
@@ -148,26 +148,10 @@ def network():
     )
 
 
-SPIKE_COEFS = np.linspace(1.0, -0.5, 16)
-
-
-def _loss_spikes(net):
-    """A weighted sum of every spike time (hidden and output) from `record`."""
-    rec = net.record(jnp.asarray(X_NET), max_spikes=16)
-    return jnp.sum(jnp.where(jnp.isfinite(rec.times), rec.times, 0.0) * SPIKE_COEFS), rec
-
-
-def _loss_states(net):
-    s = net.state_at_t(jnp.asarray(X_NET), jnp.asarray(OBS_TIMES))  # (n_out, times, [theta, i])
-    return jnp.sum(s[..., 0] * jnp.array([[0.3, 0.8], [1.1, -0.5]])) + 0.4 * jnp.sum(s[..., 1])
-
-
-@eqx.filter_jit
-def _evaluate(net):
-    """Both losses, the spike record and both gradients (one compiled program)."""
-    (l1, rec), g1 = eqx.filter_value_and_grad(_loss_spikes, has_aux=True)(net)
-    l2, g2 = eqx.filter_value_and_grad(_loss_states)(net)
-    return jnp.stack([l1, l2]), rec, (g1, g2)
+# spike loss: the first 16 spike times weighted 1 .. -0.5; state loss: the outputs'
+# (theta, i) at OBS_TIMES, channel 0 weighted per output and time, the others uniformly.
+LOSSES = NetworkLosses(X_NET, OBS_TIMES, np.linspace(1.0, -0.5, 16), np.stack([np.array([[0.3, 0.8], [1.1, -0.5]]), np.full((2, 2), 0.4)], axis=-1))
+_evaluate = LOSSES.evaluate
 
 
 LEARNABLE = ("weights", "ic", "tmem", "tsyn")
