@@ -143,7 +143,11 @@ def network():
 
 # spike loss: the first 16 spike times weighted 1 .. -0.5; state loss: the outputs'
 # (v, u, i) at OBS_TIMES, channel 0 weighted per output and time, the others uniformly.
-LOSSES = NetworkLosses(X_NET, OBS_TIMES, np.linspace(1.0, -0.5, 16), np.stack([np.array([[0.3, 0.8], [1.1, -0.5]]), np.full((2, 2), 0.7), np.full((2, 2), 0.4)], axis=-1))
+CHANNEL_0 = np.array([[0.3, 0.8], [1.1, -0.5]])  # (output, time)
+LOSSES = NetworkLosses(
+    X_NET, OBS_TIMES, np.linspace(1.0, -0.5, 16),
+    np.stack([CHANNEL_0, np.full((2, 2), 0.7), np.full((2, 2), 0.4)], axis=-1),
+)
 _evaluate = LOSSES.evaluate
 
 
