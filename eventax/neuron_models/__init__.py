@@ -10,6 +10,7 @@ from .izhikevich import Izhikevich
 from .learnable import PLIF, PQIF, PIzhikevich, pIzhikevich, with_trainable
 from .li import LI
 from .lif import LIF
+from ._params import SynapseInit
 from .multi import MultiNeuronModel
 from .qif import QIF
 from .refractory import Refractory, RefractoryState
@@ -33,6 +34,7 @@ __all__ = [
     "QIF",
     "Refractory",
     "RefractoryState",
+    "SynapseInit",
     "pIzhikevich",
     "with_trainable",
 ]

@@ -59,3 +59,21 @@ def test_given_width_mean_and_bias(cls):
 def test_unknown_keywords_are_named_with_the_closest_match(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+class _UserModel(ex.LIF):
+    """(LIF's dynamics; its own constructor takes the shared keywords, as the README shows)."""
+
+    def __init__(self, key, n_neurons, in_size, wmask, gain=1.0, dtype=np.float32, **kwargs):
+        ex.LIF.__init__(self, key, n_neurons, in_size, wmask, dtype=dtype, init_weights=0.0)
+        self.weights, self.ic = ex.SynapseInit.of(type(self), 2.0 * gain, kwargs).draw(key, wmask, dtype)
+
+
+def test_a_user_model_takes_the_shared_keywords():
+    model = _UserModel(KEY, N, IN, MASK, gain=2.0, bmean=0.5)
+    half = 4.0 / 2 / np.sqrt(MASK.sum(axis=0))
+    w = np.asarray(model.weights)
+    assert np.all(np.abs(w) <= half + 1e-6) and np.all(w[~MASK] == 0)
+    np.testing.assert_array_equal(np.asarray(model.ic), np.float32(0.5))
+    with pytest.raises(ValueError, match=r"`gian` \(did you mean `gain`\?\)"):
+        _UserModel(KEY, N, IN, MASK, gian=2.0)
