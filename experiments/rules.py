@@ -32,6 +32,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from eventax import rules, train_online
 from eventax.config import Config, load_config
@@ -71,15 +72,17 @@ class RulesStudy(Config):
     rules: RulesConfig = field(default_factory=RulesConfig)
 
 
-def build_rule(name: str, params: dict) -> rules.LearningRule:
+def build_rule(name: str, params: dict) -> tuple[rules.LearningRule, tuple]:
+    """The rule `name` and the Optax transformations it chains before the optimiser
+    (`FPTT`: the rule `params.FPTT.rule`, default OSTL, with `rules.fptt(alpha)`)."""
     kwargs = dict(params.get(name, {}))
     if name == "FPTT":
-        inner = kwargs.pop("rule", "OSTL")
-        return rules.FPTT(build_rule(inner, params), **kwargs)
+        inner, before = build_rule(kwargs.pop("rule", "OSTL"), params)
+        return inner, (*before, rules.fptt(**kwargs))
     cls = getattr(rules, name, None)
     if not (isinstance(cls, type) and issubclass(cls, rules.LearningRule)):
         raise SystemExit(f"rules.names: {name!r} is not a rule of eventax.rules")
-    return cls(**kwargs)
+    return cls(**kwargs), ()
 
 
 def flat(tree) -> np.ndarray:
@@ -112,8 +115,9 @@ def run_rule(cfg, name: str) -> dict:
     if not hasattr(net, "step"):
         raise SystemExit("The rule study needs `model.mode = \"surrogate\"`.")
     loss = rules.ReadoutCrossEntropy(**cfg.rules.readout)
-    rule = build_rule(name, cfg.rules.params).prepare(net)
-    optimizer = build_optimiser(cfg.optim)
+    rule, before = build_rule(name, cfg.rules.params)
+    rule = rule.prepare(net)
+    optimizer = optax.chain(*before, build_optimiser(cfg.optim))
     online = isinstance(rule, rules.OnlineRule) and cfg.rules.every > 0
     state = rules.OnlineState(net, rule, optimizer.init(eqx.filter(net, eqx.is_inexact_array)))
 
@@ -122,7 +126,7 @@ def run_rule(cfg, name: str) -> dict:
         net, rule, opt_state = state
         grads, value = rule.gradient(net, x, y, loss)
         params = eqx.filter(net, eqx.is_inexact_array)
-        updates, opt_state = optimizer.update(rule.regularise(net, grads), opt_state, params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
         new = eqx.apply_updates(net, updates)
         return rules.OnlineState(new, rule.after_update(net, new, grads), opt_state), value
 

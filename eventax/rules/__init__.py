@@ -2,14 +2,15 @@
 
 `BPTT` is the reference; `RTRL` equals it online; `EProp`, `OSTL`, `OTTT` and
 `RFLO` are local online approximations built on one eligibility-trace engine
-(`TraceRule`); `FPTT` regularises any online rule. `train_online` updates the
-parameters during a trial.
+(`TraceRule`). Rules own only gradient estimation; what acts on the gradient is an
+Optax transformation chained before the optimiser (`fptt`, FPTT's regulariser).
+`train_online` updates the parameters during a trial.
 """
 
 from .base import LearningRule, OnlineRule, Problem, evaluate, rollout
 from .bptt import BPTT
 from .eprop import EProp
-from .fptt import FPTT
+from .fptt import FPTTState, fptt
 from .objective import Grid, ReadoutCrossEntropy, StepLoss
 from .online import OnlineState, train_online
 from .ostl import OSTL
@@ -19,6 +20,6 @@ from .rtrl import RTRL
 from .traces import TraceRule
 
 __all__ = [
-    "BPTT", "EProp", "FPTT", "Grid", "LearningRule", "OSTL", "OTTT", "OnlineRule", "OnlineState", "Problem",
-    "RFLO", "RTRL", "ReadoutCrossEntropy", "StepLoss", "TraceRule", "evaluate", "rollout", "train_online",
+    "BPTT", "EProp", "FPTTState", "Grid", "LearningRule", "OSTL", "OTTT", "OnlineRule", "OnlineState", "Problem",
+    "RFLO", "RTRL", "ReadoutCrossEntropy", "StepLoss", "TraceRule", "evaluate", "fptt", "rollout", "train_online",
 ]

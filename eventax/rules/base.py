@@ -96,10 +96,10 @@ class LearningRule(eqx.Module):
     structure of `eqx.filter(net, eqx.is_inexact_array)` (so `optax` applies it)
     and estimates `d mean_b L_b / d theta`; `loss` is the batch mean of `L`.
 
-    Rules that hold network-dependent state (feedback weights, parameter
-    averages) build it in `prepare(net)`; a trainer calls `regularise` on the
-    accumulated gradient before each optimiser update and `after_update` after
-    it. The defaults do nothing.
+    Rules that hold network-dependent state (feedback weights) build it in
+    `prepare(net)`; a trainer calls `after_update` after each optimiser update
+    (adaptive feedback follows the weights). The defaults do nothing. What acts on
+    the gradient before the update is an Optax transformation (`fptt`), not a rule.
     """
 
     @abc.abstractmethod
@@ -120,10 +120,6 @@ class LearningRule(eqx.Module):
     def check_prepared(self) -> None:
         if not self.prepared:
             raise ValueError(f"Call `rule = rule.prepare(net)` before using {type(self).__name__} inside jit.")
-
-    def regularise(self, net: FixedStepNN, grads: PyTree) -> PyTree:
-        """Terms a rule adds to the loss gradient before an update."""
-        return grads
 
     def after_update(self, old: FixedStepNN, new: FixedStepNN, grads: PyTree) -> LearningRule:
         """This rule after the optimiser moved `old` to `new` along `grads`."""

@@ -39,7 +39,8 @@ def train_online(
 
     For each batch (all samples step in lock-step), the rule's per-step
     gradients are averaged over the batch and summed over `every` grid steps;
-    then `rule.regularise` is applied, the optimiser updates the parameters and
+    then the optimiser (with any transformation chained before it, e.g.
+    `optax.chain(rules.fptt(0.5), optax.sgd(0.1))`) updates the parameters and
     `rule.after_update` sees the move (an interval left over at the end of the
     trial is applied too). Traces continue across updates within a trial and
     start afresh with each batch. With `every = n_steps` this is one update per
@@ -71,7 +72,7 @@ def _online_batch(state: OnlineState, loss: StepLoss, optimizer, x, labels, ever
 
     def update(params, rule, opt_state, acc):
         old = eqx.combine(params, static)
-        updates, opt_state = optimizer.update(rule.regularise(old, acc), opt_state, params)
+        updates, opt_state = optimizer.update(acc, opt_state, params)
         params = eqx.apply_updates(params, updates)
         return params, rule.after_update(old, eqx.combine(params, static), acc), opt_state
 

@@ -24,7 +24,6 @@ N_IN, HIDDEN, OUT = 2, 3, 2
 LOSS = rules.ReadoutCrossEntropy(channel=0)
 ONLINE_RULES = {
     "RTRL": rules.RTRL, "EProp": rules.EProp, "OSTL": rules.OSTL, "OTTT": rules.OTTT, "RFLO": rules.RFLO,
-    "FPTT": lambda: rules.FPTT(rules.EProp()),
 }
 
 

@@ -39,7 +39,7 @@ def test_one_update_per_trial_is_the_offline_gradient_step(feedforward):
 def _python_loop(net, rule, loss, optimizer, batches, every):
     """What `train_online` promises, step by step: per-sample `rule.step`, the
     batch mean, summed over `every` steps (and the rest at the end of a trial),
-    then `regularise`, the optimiser, `after_update`; traces restart per batch."""
+    then the optimiser, `after_update`; traces restart per batch."""
     rule = rule.prepare(net)
     opt_state = optimizer.init(eqx.filter(net, eqx.is_inexact_array))
     step = eqx.filter_jit(
@@ -57,28 +57,29 @@ def _python_loop(net, rule, loss, optimizer, batches, every):
             acc = g if acc is None else jax.tree_util.tree_map(jnp.add, acc, g)
             if (k + 1) % every == 0 or k + 1 == net.n_steps:
                 p = eqx.filter(net, eqx.is_inexact_array)
-                updates, opt_state = optimizer.update(rule.regularise(net, acc), opt_state, p)
+                updates, opt_state = optimizer.update(acc, opt_state, p)
                 new = eqx.combine(optax.apply_updates(p, updates), net)
                 rule, net, acc = rule.after_update(net, new, acc), new, None
-    return net, rule
+    return net, rule, opt_state
 
 
 def test_updates_within_the_trial_match_a_python_loop(feedforward):
     """every = 6 on 20 steps (updates at steps 6, 12, 18 and the rest at 20), two
-    batches, SGD with momentum, FPTT around e-prop with adaptive feedback (so
-    `regularise` and both `after_update`s act mid-trial): the same as the loop
-    above. The networks move (the rule sees changed weights within the trial);
-    float64 with different fusion: 1e-10."""
+    batches, FPTT's regulariser chained before SGD with momentum, e-prop with
+    adaptive feedback (so the regulariser's average and the feedback move mid-trial):
+    the same as the loop above. The networks move (the rule sees changed weights
+    within the trial); float64 with different fusion: 1e-10."""
     c = feedforward
-    rule = rules.FPTT(rules.EProp(feedback="adaptive", decay=0.1), alpha=0.5)
-    optimizer = optax.sgd(0.5, momentum=0.5)
+    rule = rules.EProp(feedback="adaptive", decay=0.1)
+    optimizer = optax.chain(rules.fptt(0.5), optax.sgd(0.5, momentum=0.5))
     batches = [(c.x, c.labels), (inputs(seed=1), jnp.array([1, 0, 1]))]
     state, _ = ex.train_online(c.net, rule, c.loss, optimizer, batches, every=6)
-    net, loop_rule = _python_loop(c.net, rule, c.loss, optimizer, batches, every=6)
+    net, loop_rule, loop_opt = _python_loop(c.net, rule, c.loss, optimizer, batches, every=6)
     assert np.abs(params(state.net) - params(c.net)).max() > 0.05
     np.testing.assert_allclose(params(state.net), params(net), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(params(state.rule.average), params(loop_rule.average), rtol=0, atol=1e-10)
-    np.testing.assert_allclose(state.rule.rule.fb, loop_rule.rule.fb, rtol=0, atol=1e-10)
+    assert int(state.opt_state[0].count) == 8  # (4 updates per trial)
+    np.testing.assert_allclose(params(state.opt_state[0].average), params(loop_opt[0].average), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(state.rule.fb, loop_rule.fb, rtol=0, atol=1e-10)
 
 
 def test_adaptive_feedback_follows_the_weight_updates(feedforward):
