@@ -24,7 +24,7 @@ from eventax.neuron_models.alif import ALIF
 from eventax.neuron_models.dendritic import DendriticNeuron
 from eventax.neuron_models.egru import EGRU
 from eventax.neuron_models.eif import EIF
-from eventax.neuron_models import PIzhikevich, PQIF
+from eventax.neuron_models import AMOS, LIF, PLIF, MultiNeuronModel, PIzhikevich, PQIF
 
 T_MAX = 30.0  # simulation end, input latency scale and no-spike value
 
@@ -39,6 +39,13 @@ class Case(NamedTuple):
 
 
 CASES = {
+    # LIF as the Yin-Yang configs build it (wmean 1.5, wlim 3), with learnable time constants.
+    "LIF": Case(PLIF, dict(wmean=1.5, wlim=3.0), ("weights", "ic", "tsyn", "tmem"), min_spiked_fraction=0.25),
+    # A mixed network: LIF hidden layer, AMOS(LIF) outputs (one spike each).
+    "MultiNeuronModel": Case(
+        MultiNeuronModel, dict(neuron_models=[LIF, AMOS(LIF)], neuron_model_kwargs=[dict(wmean=1.5, wlim=3.0)] * 2),
+        min_spiked_fraction=0.25,
+    ),
     "EIF": Case(
         EIF, dict(tmem=5.0, tsyn=2.5, wlim=6.0, wmean=3.0, bmean=0.3, trainable=("tmem", "vT")),
         seed=0, min_spiked_fraction=0.25,
