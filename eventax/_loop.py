@@ -126,7 +126,26 @@ def _run(cond, body, init, max_steps, save=None, stacks=None):
         i, c, stacks = state
         return i + 1, step(c), None if save is None else save(i, c, stacks)
 
-    return jax.lax.while_loop(running, iteration, (jnp.asarray(0), init, stacks))
+    return jax.lax.while_loop(running, iteration, (jnp.asarray(0), *_batched_together((init, stacks), body)))
+
+
+def _batched_together(tree, *others):
+    """`tree` unchanged in value, each array leaf made to depend on all of them and
+    on the arrays of `others` (what the loop's body closes over).
+
+    Under `vmap`, JAX batches a while loop by finding which carry leaves end up
+    batched: one trace of the body per step by which batchedness spreads through
+    the carry (4 for a layer's loop), each re-batching the loops nested inside.
+    A carry that is batched as a whole from the start takes one. `where(False, x, x)`
+    with a flag that depends on every leaf does it; XLA folds it away.
+    """
+    leaves = [x for x in jtu.tree_leaves((tree, others)) if eqx.is_array(x)]
+    if not leaves:
+        return tree
+    flag = jnp.zeros((), bool)
+    for x in leaves:
+        flag = flag | jnp.where(jnp.any(x != x), False, False)
+    return jtu.tree_map(lambda x: jnp.where(flag, x, x) if eqx.is_array(x) else x, tree)
 
 
 @eqx.filter_custom_vjp
@@ -205,5 +224,7 @@ def _loop_bwd(residuals, grad_out, perturbed, vjp_arg, cond, mask, sizes):
 
     zeros = jtu.tree_map(jnp.zeros_like, theta)
     recent = _empty(_kept(init, mask), segment) if segment else None
-    _, ct_init, ct_theta, _ = jax.lax.while_loop(lambda s: s[0] > 0, iteration, (n, ct, zeros, recent))
+    _, ct_init, ct_theta, _ = jax.lax.while_loop(
+        lambda s: s[0] > 0, iteration, (n, *_batched_together((ct, zeros, recent), residuals, body))
+    )
     return ct_theta, ct_init
