@@ -18,6 +18,8 @@ def _schema(path: Path) -> type[Config]:
     (`experiments/rules.py`, with its `[rules]` section) for `configs/rules/`."""
     if path.parent.name != "rules":
         return Config
+    if str(REPO / "experiments") not in sys.path:
+        sys.path.insert(0, str(REPO / "experiments"))  # (as when the script runs: its folder first)
     spec = importlib.util.spec_from_file_location("rules_study", REPO / "experiments" / "rules.py")
     module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
     spec.loader.exec_module(module)

@@ -30,7 +30,7 @@ from eventax.neuron_models import (
 )
 
 KEY = jax.random.PRNGKey(0)
-X = jnp.array([[1.0], [2.0], [0.5], [3.0], [0.0]])
+X = np.array([[1.0], [2.0], [0.5], [3.0], [0.0]], np.float32)
 
 NETS = {
     "LIF": lambda: ex.FFEvNN([10, 3], 5, LIF, 30.0, key=KEY, wmean=1.5, wlim=3.0),
@@ -84,8 +84,9 @@ def test_round_trip_keeps_classes_hyperparameters_and_arrays(name, tmp_path, mon
 
 def test_a_changed_network_gives_identical_outputs(tmp_path):
     net = NETS["LIF"]()
-    noise = jax.random.normal(jax.random.PRNGKey(1), net.neuron_model.weights.shape)
-    net = eqx.tree_at(lambda n: n.neuron_model.weights, net, net.neuron_model.weights + 0.1 * noise)
+    weights = net.neuron_model.weights
+    noise = jax.random.normal(jax.random.PRNGKey(1), weights.shape, weights.dtype)
+    net = eqx.tree_at(lambda n: n.neuron_model.weights, net, weights + 0.1 * noise)
     loaded, _ = _round_trip(net, tmp_path / "net.evnn")
     ttfs = jax.jit(lambda n: n.ttfs(X))
     np.testing.assert_array_equal(ttfs(loaded), ttfs(net))
