@@ -22,35 +22,23 @@ Tolerances are stated (with the measured error) in each test's docstring.
 
 from __future__ import annotations
 
+import diffrax
+import equinox as eqx
 import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+import pytest
 
-# x64 is process-global. It is on while this module is imported (so the
-# module-level constants below are float64) and, via the autouse fixture, while
-# each of its tests runs; it is restored at the end of the import so that it
-# does not leak into other test modules (float32 nets on the diffrax.Event path
-# do not run with x64 on; see test_semantics.py).
-_X64_BEFORE_IMPORT = jax.config.jax_enable_x64
-jax.config.update("jax_enable_x64", True)
-
-import diffrax  # noqa: E402
-import equinox as eqx  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optimistix as optx  # noqa: E402
-import pytest  # noqa: E402
-
-import eventax as ex  # noqa: E402
+import eventax as ex
 
 THRESH = 1.0
 
 
 @pytest.fixture(autouse=True)
-def _float64_mode():
-    """Run every test of this module with x64 on, whatever other modules set."""
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
+def _float64_mode(x64):
+    """Every test of this module runs with x64 on (module constants are NumPy
+    float64 arrays; they become JAX arrays inside the tests)."""
 
 
 PATHS = ["adaptive", "fixed"]
@@ -121,7 +109,7 @@ def single_lif(path, *, ic=0.0, w=0.0, tsyn, tmem):
 # same trajectory repeats, so the k-th spike is at k T.
 
 TMEM_A, TSYN_A = 10.0, 5.0
-NO_INPUT = jnp.array([[jnp.inf]])
+NO_INPUT = np.array([[np.inf]])
 
 
 def bias_net(ic, path="adaptive"):
@@ -147,7 +135,7 @@ def test_bias_driven_first_spike_time_and_gradients(ic, path):
     measured ~2e-11) and 1e-7 relative on each gradient (measured ~2e-10).
     """
     net = bias_net(ic, path)
-    t, (grads, grad_x) = _ttfs_value_and_grad((net, NO_INPUT))
+    t, (grads, grad_x) = _ttfs_value_and_grad((net, jnp.asarray(NO_INPUT)))
     t = float(t)
     expected = bias_period(ic)
     print(f"\n[a {path}] ic={ic}: t_spike={t:.15f} closed form={expected:.15f} err={t - expected:.2e}")
@@ -179,7 +167,7 @@ def test_bias_driven_periodic_firing(ic, path):
     """
     net = bias_net(ic, path)
     period = bias_period(ic)
-    rec = _record(net, NO_INPUT)
+    rec = _record(net, jnp.asarray(NO_INPUT))
     n = int(rec.n_spikes)
     expected = period * np.arange(1, int(T_END_AB // period) + 1)
     assert n == len(expected)
@@ -202,7 +190,7 @@ def test_bias_driven_gradient_of_later_spikes(ic, path):
     net = bias_net(ic, path)
     d_period = TMEM_A * (1.0 / ic - 1.0 / (ic - THRESH))
     for k in range(3):
-        (t_k, _), grads = _kth_spike_value_and_grad(net, NO_INPUT, jnp.asarray(k))
+        (t_k, _), grads = _kth_spike_value_and_grad(net, jnp.asarray(NO_INPUT), jnp.asarray(k))
         assert abs(float(t_k) - (k + 1) * bias_period(ic)) < 1e-9
         got = float(grads.neuron_model.ic[0])
         rel = abs(got - (k + 1) * d_period) / abs((k + 1) * d_period)
@@ -223,7 +211,7 @@ def test_bias_driven_gradient_of_later_spikes(ic, path):
 #   ds*/dw = -2 tau thresh / (w^2 u* (2u* - 1)).
 
 TAU_B, T_IN_B = 2.0, 1.3
-X_B = jnp.array([[T_IN_B]])
+X_B = np.array([[T_IN_B]])
 
 
 def closed_form_v(s, w, tau=TAU_B):
@@ -276,7 +264,7 @@ def test_single_input_spike_time_and_gradients(w, path):
     """
     net = one_input_net(w, path)
     s_star, ds_dw = closed_form_spike(w)
-    t, (grads, grad_x) = _ttfs_value_and_grad((net, X_B))
+    t, (grads, grad_x) = _ttfs_value_and_grad((net, jnp.asarray(X_B)))
     t = float(t)
     print(f"\n[b {path}] w={w}: t_spike={t:.15f} closed form={T_IN_B + s_star:.15f} err={t - T_IN_B - s_star:.2e}")
     assert abs(t - (T_IN_B + s_star)) < 1e-9
@@ -295,7 +283,7 @@ def test_single_input_spike_time_and_gradients(w, path):
 @pytest.mark.parametrize("path", PATHS)
 def test_single_input_below_threshold_never_spikes(path):
     """w = 3.9 < 4 thresh: v peaks at w/4 = 0.975 < thresh, so no spike (inf)."""
-    rec = _record(one_input_net(3.9, path), X_B)
+    rec = _record(one_input_net(3.9, path), jnp.asarray(X_B))
     assert int(rec.n_spikes) == 0
 
 
@@ -313,7 +301,7 @@ def test_single_input_membrane_trajectory(w, path):
     times = np.array(
         [0.5, T_IN_B] + list(T_IN_B + s_star * np.array([0.01, 0.25, 0.5, 0.9, 0.999]))
     )
-    states = np.asarray(_state_at_t(net, X_B, jnp.asarray(times)))
+    states = np.asarray(_state_at_t(net, jnp.asarray(X_B), jnp.asarray(times)))
     assert states.shape == (1, len(times), 2)
     s = np.maximum(times - T_IN_B, 0.0)
     after = times > T_IN_B
@@ -481,5 +469,3 @@ def test_multilayer_gradients_match_finite_differences(path):
         assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)
         assert np.all(np.asarray(g.delays)[~mask] == 0.0)
 
-
-jax.config.update("jax_enable_x64", _X64_BEFORE_IMPORT)
