@@ -1,5 +1,6 @@
 """The strict config loader and the shipped configs."""
 
+import functools
 import importlib.util
 import sys
 import tomllib
@@ -13,6 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").rglob("*.toml"))
 
 
+@functools.cache
 def _schema(path: Path) -> type[Config]:
     """The config class a shipped config is read with: the learning-rule study's own
     (`experiments/rules.py`, with its `[rules]` section) for `configs/rules/`."""

@@ -32,7 +32,7 @@ def with_trainable(model_cls: type[NeuronModel], names: Sequence[str], name: str
         def __init__(self, *args, trainable=defaults, **kwargs):
             model_cls.__init__(self, *args, trainable=trainable, **kwargs)
 
-        return {"__init__": __init__, "__module__": __name__}
+        return {"__init__": __init__}
 
     return built_class(with_trainable, (model_cls, defaults, name), model_cls, name, namespace)
 
