@@ -145,7 +145,7 @@ def _build_ours(weights, cfg):
 
     import eventax as ev
 
-    model, params = (ev.QIF, QIF_PARAMS) if cfg.get("model") == "qif" else (ev.LIF, LIF_PARAMS)
+    model, params = (ev.QIF, QIF_PARAMS) if cfg.get("model") == "qif" else (ev.LIF, _lif_params(cfg))
     return ev.FFEvNN(
         [_hidden(weights), N_OUT], IN_SIZE, model, T_MAX,
         solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
@@ -153,6 +153,11 @@ def _build_ours(weights, cfg):
         root_finder=optx.Newton(rtol=ROOT_TOL, atol=ROOT_TOL), dtype=_dtype(cfg),
         init_weights=weights, init_bias=0.0, **_segment_kwargs(cfg), **params,
     )
+
+
+def _lif_params(cfg):
+    """`LIF_PARAMS` with `cfg["tmem"]` (the work-precision study's tmem 10) where given."""
+    return {**LIF_PARAMS, "tmem": cfg.get("tmem") or LIF_PARAMS["tmem"]}
 
 
 def _dtype(cfg):
@@ -176,7 +181,7 @@ def _build_baseline(weights, cfg):
     from eventax.evnn import FFEvNN
     from eventax.neuron_models import LIF, QIF
 
-    model, params = (QIF, QIF_PARAMS) if cfg.get("model") == "qif" else (LIF, LIF_PARAMS)
+    model, params = (QIF, QIF_PARAMS) if cfg.get("model") == "qif" else (LIF, _lif_params(cfg))
     return FFEvNN(
         [_hidden(weights), N_OUT], IN_SIZE, model, T_MAX, key=jax.random.PRNGKey(0),
         solver_stepsize=cfg["dt"], max_event_steps=cfg["max_event_steps"],
@@ -272,6 +277,7 @@ def run_worker(args) -> None:
         "baseline_adjoint": args.baseline_adjoint,
         "segment_max_steps": args.segment_max_steps,
         "model": args.model,
+        "tmem": args.tmem,
         "sdt": args.sdt,
     }
     net = build_network(args.impl, data["weights"], cfg)
@@ -367,6 +373,7 @@ def spawn(python: str, mode: str, impl: str, args, workload_file: Path, tmp: Pat
         "--workload-file", str(workload_file), "--out", str(out), "--dt", str(args.dt),
         "--repeats", str(args.repeats), "--max-event-steps", str(max_events),
         "--baseline-adjoint", args.baseline_adjoint, "--model", args.model,
+        "--tmem", str(args.tmem),
     ]
     if impl == "surrogate":
         cmd += ["--sdt", repr(args.sdt)]
@@ -757,6 +764,7 @@ def parse_args(argv=None):
     p.add_argument("--hidden", type=int, default=50, help="hidden layer size")
     p.add_argument("--model", choices=["lif", "qif"], default="lif",
                    help="neuron model; QIF formulations differ between the two, see module docstring")
+    p.add_argument("--tmem", type=float, default=LIF_PARAMS["tmem"], help="LIF membrane time constant")
     p.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up")
     p.add_argument("--only", choices=["ours", "baseline"], help="time only this implementation")
     p.add_argument("--baseline-python", default=peer_python("eventax"))

@@ -14,10 +14,11 @@ reference in the same process ran up to 2x slow), one after the other in the sam
 With `--jaxsnn`
 (tmem 10 only: its closed form needs tmem = 2 tsyn) the peer runs right after, in its
 own virtual environment (`experiments/bench_jaxsnn.py`), and its spike times are
-scored against the same reference.
+scored against the same reference; with `--eventax010` (LIF) so does the published
+eventax 0.1.0 at Euler 0.01 (`benchmark.py`'s workers).
 
     python experiments/work_precision.py [--model LIF] [--tmem 10] [--batch 256]
-        [--repeats 3] [--jaxsnn ../jaxsnn-ref/bin/python]
+        [--repeats 3] [--jaxsnn ../jaxsnn-ref/bin/python] [--eventax010 ../eventax-ref/bin/python]
 
 Appends one JSON line per setting to `results/work_precision.jsonl` and draws
 `results/work_precision_<model>.png` (LIF: `_tmem<T>`; error against fwd+bwd
@@ -131,6 +132,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--jaxsnn", default=None, help="python of jaxsnn's venv (tmem 10 only)")
+    p.add_argument("--eventax010", default=None, help="python of eventax 0.1.0's venv (LIF only)")
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -167,6 +169,8 @@ def main(argv=None):
         _emit(out, row, rows)
     if args.jaxsnn and lif and args.tmem == 10.0:
         _emit(out, _jaxsnn(args, ref), rows)
+    if args.eventax010 and lif:
+        _emit(out, _eventax010(args, ref, weights, x, labels), rows)
     name = f"tmem{args.tmem:g}" if lif else args.model
     _plot(rows, out.parent / f"work_precision_{name}.png")
 
@@ -233,6 +237,32 @@ def _jaxsnn(args, ref):
     return dict(setting="jaxsnn 0.3.0 (closed form, EventProp)", model="LIF", tmem=args.tmem, batch=args.batch,
                 median_error=med, max_error=mx, flips=flips, fwd_per_s=d["forward"]["samples_per_s"],
                 fwdbwd_per_s=d["fwdbwd"]["samples_per_s"], compile_fwdbwd_s=d["fwdbwd"]["compile_s"],
+                date=time.strftime("%Y-%m-%d"))
+
+
+def _eventax010(args, ref, weights, x, labels):
+    """The published eventax 0.1.0 at its defaults' solver (Euler 0.01, Newton root finder,
+    recursive checkpointing) on the same weights and inputs, in its own venv, through
+    `benchmark.py`'s workers (the same timing as every row)."""
+    import tempfile
+
+    sub = argparse.Namespace(
+        dt=0.01, repeats=args.repeats, baseline_adjoint="recursive", model="lif", tmem=args.tmem,
+        segment_max_steps=None, sdt=None, hidden=50,
+    )
+    with tempfile.TemporaryDirectory(prefix="eventax010-") as tmp_name:
+        tmp = Path(tmp_name)
+        workload = tmp / "workload.npz"
+        np.savez(workload, weights=weights, inputs=x, labels=labels)
+        max_events, _ = bench.auto_max_event_steps(sys.executable, sub, workload, tmp)
+        bench.spawn(args.eventax010, "check", "baseline", sub, workload, tmp, max_events)
+        ttfs = np.load(tmp / "baseline_check.npz")["ttfs"]
+        times = {m: bench.spawn(args.eventax010, m, "baseline", sub, workload, tmp, max_events)
+                 for m in ("forward", "fwdbwd")}
+    med, mx, flips = errors(np.asarray(ttfs, float), ref)
+    return dict(setting="eventax 0.1.0 (Euler 0.01)", model="LIF", tmem=args.tmem, batch=args.batch,
+                median_error=med, max_error=mx, flips=flips, fwd_per_s=times["forward"]["samples_per_s"],
+                fwdbwd_per_s=times["fwdbwd"]["samples_per_s"], compile_fwdbwd_s=times["fwdbwd"]["compile_s"],
                 date=time.strftime("%Y-%m-%d"))
 
 
