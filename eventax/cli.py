@@ -2,7 +2,7 @@
 
     eventax train CONFIG [--set KEY=VALUE ...] [--out RUN_DIR] [--resume]
     eventax eval RUN_DIR [--split test|validation|train]
-    eventax sweep CONFIG --seeds 0 1 2 3 4 [--set ...] [--out SWEEP_DIR]
+    eventax sweep CONFIG --seeds 0 1 2 3 4 [--set ...] [--out SWEEP_DIR] [--resume]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", nargs="+", type=int, required=True)
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", help="sweep directory (default runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue the sweep in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true")
 
     args = parser.parse_args(argv)
@@ -72,6 +73,8 @@ def _sweep(args) -> int:
     initialize_distributed()
     cfg = load_config(args.config, args.set)
     out = Path(args.out or f"runs/{cfg.name}")
-    table = sweep(cfg, args.seeds, out, progress=not args.quiet)
+    if args.resume:  # (the config the sweep started with; each seed's differs only in its seed)
+        cfg = load_config(out / f"seed{args.seeds[0]}" / "config.toml", args.set)
+    table = sweep(cfg, args.seeds, out, resume=args.resume, progress=not args.quiet)
     print(table)
     return 0

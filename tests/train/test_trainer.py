@@ -171,3 +171,25 @@ def test_surrogate_mode_trains_from_the_same_config_and_calls_back(tmp_path):
     assert all(type(n).__name__ == "FixedStepNN" for _, n in seen)
     first, last = (jax.tree_util.tree_leaves(eqx.filter(n, eqx.is_inexact_array)) for _, n in (seen[0], seen[-1]))
     assert any(not np.array_equal(a, b) for a, b in zip(first, last))
+
+
+def test_cli_sweep_resumes_from_the_sweeps_own_config(tmp_path, monkeypatch):
+    """`eventax sweep --resume` continues the sweep in --out with the config it started with
+    (a changed file beside it is not read) and passes `resume` on."""
+    import eventax.train
+
+    calls = []
+    monkeypatch.setattr(eventax.train, "sweep", lambda cfg, seeds, out, **kw: calls.append((cfg, seeds, out, kw)) or "")
+    monkeypatch.setattr(eventax.train, "initialize_distributed", lambda: None)
+    from eventax.config import dumps
+
+    started, changed = _cfg(optim__epochs=3), _cfg(optim__epochs=7)
+    (tmp_path / "sweep" / "seed1").mkdir(parents=True)
+    (tmp_path / "sweep" / "seed1" / "config.toml").write_text(dumps(started))
+    (tmp_path / "changed.toml").write_text(dumps(changed))
+    args = ["sweep", str(tmp_path / "changed.toml"), "--seeds", "1", "2", "--out", str(tmp_path / "sweep"), "--quiet"]
+    assert cli_main(args + ["--resume"]) == 0
+    assert cli_main(args) == 0
+    (resumed, seeds, out, kw), (fresh, _, _, fresh_kw) = calls
+    assert resumed.optim.epochs == 3 and seeds == [1, 2] and out == tmp_path / "sweep" and kw["resume"]
+    assert fresh.optim.epochs == 7 and not fresh_kw["resume"]
