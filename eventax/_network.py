@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import abc
+import types
+from collections.abc import Callable
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -10,6 +13,44 @@ from jaxtyping import Array, Float
 
 from ._checks import check_int, check_values
 from .simulation import Simulation, SpikeRecord
+
+
+class BoundForward(eqx.Module):
+    """`network.method` for a forward function: callable, a pytree (the network is its
+    child, as with Equinox's own bound methods) and hashable by the network's identity,
+    so that `jax.jit(net.ttfs)` works as it does for a plain Python object's method
+    (the network's arrays then enter the program as constants)."""
+
+    func: Callable = eqx.field(static=True)
+    network: eqx.Module
+
+    def __call__(self, *args, **kwargs) -> Any:
+        return self.func(self.network, *args, **kwargs)
+
+    def __hash__(self) -> int:
+        return hash((self.func, id(self.network)))
+
+    def __eq__(self, other) -> bool:
+        return type(other) is BoundForward and other.func is self.func and other.network is self.network
+
+    @property
+    def __wrapped__(self):  # (for `inspect.signature`: the method without `self`)
+        return types.MethodType(self.func, self.network)
+
+    @property
+    def __name__(self) -> str:
+        return self.func.__name__
+
+
+class forward:
+    """Decorator of a network's forward function: `net.f` is a `BoundForward`."""
+
+    def __init__(self, func: Callable):
+        self.func = func
+        self.__doc__, self.__name__, self.__wrapped__ = func.__doc__, func.__name__, func
+
+    def __get__(self, network, owner=None):
+        return self.func if network is None else BoundForward(self.func, network)
 
 
 class AbstractNetwork(eqx.Module):
@@ -56,17 +97,20 @@ class AbstractNetwork(eqx.Module):
     def n_outputs(self) -> int:
         return len(self.output_indices)
 
+    @forward
     def ttfs(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, " n_out"]:
         """First spike time of each output neuron (`output_no_spike_value` if none)."""
         first = self.run(in_spike_times, stop_at_first_output=True).first_spikes
         return jnp.where(jnp.isinf(first), self.output_no_spike_value, first)
 
+    @forward
     def state_at_t(
         self, in_spike_times: Float[Array, "in_size K"], comp_times: Float[Array, " n_times"]
     ) -> Float[Array, "n_out n_times channels"]:
         """Observed state of the output neurons at `comp_times` (left limits at events)."""
         return self.run(in_spike_times, obs_times=self._times("comp_times", comp_times)).states
 
+    @forward
     def spikes_until_t(
         self, in_spike_times: Float[Array, "in_size K"], final_time: float, max_spikes: int = 100
     ) -> Float[Array, "n_out max_spikes"]:
@@ -76,6 +120,7 @@ class AbstractNetwork(eqx.Module):
         trains = self.run(in_spike_times, until=final_time, train_length=max_spikes).trains
         return jnp.where(jnp.isinf(trains), self.output_no_spike_value, trains)
 
+    @forward
     def record(self, in_spike_times: Float[Array, "in_size K"], max_spikes: int | None = None) -> SpikeRecord:
         """Every spike of every neuron until `max_solver_time`, in time order (an
         error if more than `max_spikes`, default `max_event_steps`)."""

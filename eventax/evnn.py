@@ -16,7 +16,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ._checks import check_int, check_values
 from ._layered import Layered
-from ._network import AbstractNetwork
+from ._network import AbstractNetwork, forward
 from ._simulate import EventLoop
 from .fixed_step import FixedStepNN
 from .neuron_models.base import Constant, NeuronModel
@@ -194,6 +194,7 @@ class EvNN(AbstractNetwork):
         stops_early = recorders.stop_at_first_output and recorders.obs_times is None
         return Layered() if self.engine == "layered" or not (stops_early and adaptive) else EventLoop()
 
+    @forward
     def run(
         self,
         in_spike_times: Float[Array, "in_size K"],

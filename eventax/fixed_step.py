@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from ._checks import check_int
-from ._network import AbstractNetwork
+from ._network import AbstractNetwork, forward
 from .neuron_models.base import NeuronModel, State
 from .simulation import Simulation, SpikeRecord
 from .surrogates import FastSigmoid, Surrogate
@@ -136,6 +136,7 @@ class FixedStepNN(AbstractNetwork):
         """Grid time `t_k = t0 + k dt` (the same rounding as `times`)."""
         return self.t0 + self.dt * jnp.asarray(k).astype(self.dtype)
 
+    @forward
     def run(
         self,
         in_spike_times: Float[Array, "in_size K"],
@@ -171,6 +172,7 @@ class FixedStepNN(AbstractNetwork):
             t_stop = jnp.where(jnp.all(jnp.isfinite(first)), jnp.max(first), t_stop)
         return Simulation(first, states, record, t_stop, trains)
 
+    @forward
     def spike_trains(self, in_spike_times: Float[Array, "in_size K"]) -> Float[Array, "n_steps neurons"]:
         """`S[k-1, j] = 1` if neuron `j` spiked at grid time `t_k` (surrogate-differentiable)."""
         return self._scan(in_spike_times, None, keep_spikes=True).spikes

@@ -43,6 +43,21 @@ def test_nan_input_inside_jit_is_a_runtime_error_naming_the_argument():
         jax.block_until_ready(eqx.filter_jit(net.ttfs)(x))
 
 
+def test_forward_functions_jit_as_bound_methods():
+    """`jax.jit(net.ttfs)` works as for a plain object's method (it used to fail hashing
+    the network's arrays); the bound function is also a pytree argument, hashed and
+    compared by the network's identity."""
+    net, other = small_net(), small_net()
+    expected = eqx.filter_jit(lambda n, x: n.ttfs(x))(net, X)
+    np.testing.assert_array_equal(jax.jit(net.ttfs)(X), expected)
+    np.testing.assert_array_equal(jax.jit(lambda f, x: f(x))(net.ttfs, X), expected)
+    assert net.ttfs == net.ttfs and hash(net.ttfs) == hash(net.ttfs)
+    assert net.ttfs != other.ttfs and net.ttfs != net.record
+    fixed = net.fixed_step(0.5)
+    assert jax.jit(fixed.spike_trains)(X).shape == (fixed.n_steps, net.n_neurons)
+    assert ex.FFEvNN.ttfs.__name__ == "ttfs" and "First spike" in net.ttfs.__wrapped__.__doc__
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
