@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -53,10 +54,25 @@ def _train(args) -> int:
     cfg = load_config(args.config, args.set)
     out = Path(args.out or f"runs/{cfg.name}/seed{cfg.train.seed}")
     if args.resume:
-        cfg = load_config(out / "config.toml", args.set)
+        cfg = _resumed(cfg, out, out, args)
     results = train(cfg, out, resume=args.resume, progress=not args.quiet)
     print(json.dumps({"run_dir": str(out), **results}, indent=2))
     return 0
+
+
+def _resumed(given, out: Path, seed_dir: Path, args):
+    """The config a run in `out` started with (`seed_dir/config.toml`), with the
+    overrides; says so where the given config file differs from it."""
+    from .config import dumps
+
+    if not (out / "checkpoint.zip").is_file():
+        raise ConfigError(f"nothing to resume in {out} (no checkpoint.zip there); start the run without --resume.")
+    cfg = load_config(seed_dir / "config.toml", args.set)
+    same_seed = dataclasses.replace(given, train=dataclasses.replace(given.train, seed=cfg.train.seed))
+    if dumps(same_seed) != dumps(cfg):
+        print(f"eventax {args.command}: {args.config} differs from the run's own config; "
+              f"resuming with {seed_dir / 'config.toml'} (and the --set overrides).", file=sys.stderr)
+    return cfg
 
 
 def _eval(args) -> int:
@@ -74,7 +90,7 @@ def _sweep(args) -> int:
     cfg = load_config(args.config, args.set)
     out = Path(args.out or f"runs/{cfg.name}")
     if args.resume:  # (the config the sweep started with; each seed's differs only in its seed)
-        cfg = load_config(out / f"seed{args.seeds[0]}" / "config.toml", args.set)
+        cfg = _resumed(cfg, out, out / f"seed{args.seeds[0]}", args)
     table = sweep(cfg, args.seeds, out, resume=args.resume, progress=not args.quiet)
     print(table)
     return 0

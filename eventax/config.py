@@ -27,6 +27,11 @@ class ConfigError(ValueError):
     """A config file or override that does not fit the schema."""
 
 
+def _bounded(default, *, least=None, above=None):
+    """A field whose value must be `>= least` or `> above` (checked at load time)."""
+    return field(default=default, metadata={"least": least, "above": above})
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which dataset and how it is encoded into input spikes.
@@ -42,11 +47,11 @@ class DataConfig:
     """
 
     name: str = "yinyang"
-    t_max: float = 30.0
+    t_max: float = _bounded(30.0, above=0)
     bias_time: float = 0.0
-    train_size: int = 0
-    val_size: int = 0
-    test_size: int = 0
+    train_size: int = _bounded(0, least=0)
+    val_size: int = _bounded(0, least=0)
+    test_size: int = _bounded(0, least=0)
     source: str = ""
     params: dict = field(default_factory=dict)
 
@@ -80,19 +85,19 @@ class ModelConfig:
     recurrent: bool = False
     self_connections: bool = True
     mode: str = "event"
-    dt: float = 0.01
+    dt: float = _bounded(0.01, above=0)
     surrogate: str = "FastSigmoid"
     surrogate_params: dict = field(default_factory=dict)
     reset: str = "immediate"
     detach_reset: bool = True
-    max_solver_time: float = 30.0
+    max_solver_time: float = _bounded(30.0, above=0)
     solver: str = ""
-    solver_stepsize: float | None = None
-    rtol: float | None = None
-    atol: float | None = None
+    solver_stepsize: float | None = _bounded(None, above=0)
+    rtol: float | None = _bounded(None, above=0)
+    atol: float | None = _bounded(None, above=0)
     engine: str = ""
-    layer_capacity: int | None = None
-    max_event_steps: int = 1000
+    layer_capacity: int | None = _bounded(None, least=1)
+    max_event_steps: int = _bounded(1000, least=1)
     dtype: str = "float32"
 
 
@@ -111,13 +116,13 @@ class LossConfig:
 class OptimConfig:
     """AdamW (optax defaults unless set) with global-norm clipping."""
 
-    lr: float = 0.005
+    lr: float = _bounded(0.005, above=0)
     b1: float = 0.9
     b2: float = 0.999
-    weight_decay: float = 1e-4
-    clip_norm: float = 1.0
-    batch_size: int = 256
-    epochs: int = 100
+    weight_decay: float = _bounded(1e-4, least=0)
+    clip_norm: float = _bounded(1.0, above=0)
+    batch_size: int = _bounded(256, least=1)
+    epochs: int = _bounded(100, least=0)
 
 
 @dataclass(frozen=True)
@@ -126,8 +131,8 @@ class TrainConfig:
     metrics are computed every `eval_every` epochs in chunks of `eval_batch_size`."""
 
     seed: int = 0
-    eval_every: int = 1
-    eval_batch_size: int = 500
+    eval_every: int = _bounded(1, least=1)
+    eval_batch_size: int = _bounded(500, least=1)
     plots: bool = True
 
 
@@ -194,7 +199,17 @@ def _build(cls, raw, prefix, where):
             values[name] = _build(hint, value, f"{prefix}{name}.", where)
         else:
             values[name] = _coerce(hint, value, f"{prefix}{name}", where)
+            _check_bounds(fields[name], values[name], f"{prefix}{name}", where)
     return cls(**values)
+
+
+def _check_bounds(f: dataclasses.Field, value, key: str, where: str) -> None:
+    least, above = f.metadata.get("least"), f.metadata.get("above")
+    if value is None or (least is None and above is None):
+        return
+    if (least is not None and value < least) or (above is not None and value <= above):
+        bound = f">= {least}" if least is not None else f"> {above}"
+        raise ConfigError(f"{where}: `{key}` must be {bound}; got {value!r}.")
 
 
 def _coerce(hint, value, key, where):

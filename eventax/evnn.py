@@ -19,6 +19,7 @@ from ._layered import Layered
 from ._network import AbstractNetwork, forward
 from ._simulate import EventLoop
 from .fixed_step import FixedStepNN
+from .neuron_models._params import check_wmask
 from .neuron_models.base import Constant, NeuronModel
 from .simulation import Recorders, Simulation, SpikeRecord
 
@@ -112,13 +113,7 @@ class EvNN(AbstractNetwork):
         if wmask is None:
             wmask = np.ones((n_pre, n_neurons), bool)
             wmask[n_neurons:] = inputs_to[None, :]
-        wmask = np.asarray(wmask)
-        if wmask.shape != (n_pre, n_neurons):
-            raise ValueError(
-                f"`wmask` must have shape (n_neurons + in_size, n_neurons) = {(n_pre, n_neurons)};"
-                f" got {wmask.shape}."
-            )
-        self.wmask = Constant(wmask != 0)
+        self.wmask = Constant(check_wmask(wmask, n_neurons, in_size))
 
         if inspect.isclass(neuron_model):
             neuron_model = neuron_model(
@@ -259,6 +254,7 @@ class FFEvNN(EvNN):
         engine: str | None = None,
         **kwargs,
     ):
+        check_int("in_size", in_size, 1)  # (a feed-forward network is driven by its inputs)
         layers = [int(n) for n in layers]
         if not layers or min(layers) < 1:
             raise ValueError(f"`layers` must be a non-empty list of positive sizes; got {layers}.")

@@ -46,6 +46,10 @@ def test_defaults_and_nested_values():
         ({"model": {"hidden": [1, "a"]}}, ["model.hidden[1]"]),
         ({"model": "LIF"}, ["model", "table"]),
         ({"train": {"plots": 1}}, ["train.plots", "true or false"]),
+        ({"optim": {"batch_size": -5}}, ["optim.batch_size", ">= 1", "-5"]),
+        ({"optim": {"lr": 0.0}}, ["optim.lr", "> 0"]),
+        ({"model": {"rtol": -1e-6}}, ["model.rtol", "> 0"]),
+        ({"data": {"train_size": -1}}, ["data.train_size", ">= 0"]),
     ],
 )
 def test_rejects_unknown_keys_and_wrong_types(raw, words):
@@ -53,6 +57,21 @@ def test_rejects_unknown_keys_and_wrong_types(raw, words):
         from_dict(raw)
     for w in words:
         assert w in str(e.value)
+
+
+def test_values_at_their_bounds_load():
+    cfg = from_dict({"optim": {"batch_size": 1, "epochs": 0, "weight_decay": 0.0}, "data": {"train_size": 0}})
+    assert (cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.weight_decay) == (1, 0, 0.0)
+
+
+def test_a_model_keyword_the_model_refuses_is_a_config_error_with_its_closest_match():
+    import jax
+
+    from eventax.train import build_network
+
+    cfg = from_dict({"model": {"neuron": "QIF", "params": {"tmen": 5.0}}})
+    with pytest.raises(ConfigError, match=r"model.*QIF.*`tmen` \(did you mean `tmem`\?\)"):
+        build_network(cfg.model, 5, 3, jax.random.PRNGKey(0))
 
 
 def test_overrides_are_toml_values(tmp_path):

@@ -78,6 +78,7 @@ def test_bad_neuron_parameters_raise_value_error(kwargs, match):
     "kwargs, match",
     [
         ({"wmask": np.ones((4, 4))}, "wmask"),
+        ({"wmask": np.full((7, 2), 0.5)}, "wmask` must be boolean.*0.5"),
         ({"max_event_steps": 0}, "max_event_steps"),
         ({"init_delays": -np.ones((7, 2))}, "init_delays"),
         ({"init_axonal_delays": np.ones(3)}, "init_axonal_delays"),
@@ -88,6 +89,14 @@ def test_bad_neuron_parameters_raise_value_error(kwargs, match):
 def test_bad_network_arguments_raise_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ex.EvNN(ex.LIF, 2, 10.0, 5, key=jax.random.PRNGKey(0), **kwargs)
+
+
+def test_wmask_of_zeros_and_ones_is_accepted_and_a_feed_forward_net_needs_inputs():
+    wmask = np.ones((7, 2))
+    net = ex.EvNN(ex.LIF, 2, 10.0, 5, key=jax.random.PRNGKey(0), wmask=wmask)
+    assert net.wmask.value.dtype == bool and net.wmask.value.all()
+    with pytest.raises(ValueError, match="in_size"):
+        ex.FFEvNN([3, 2], 0, ex.LIF, 30.0)
 
 
 def test_float64_without_x64_is_explained():

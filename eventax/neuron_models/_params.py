@@ -61,12 +61,16 @@ def trainable_set(trainable, allowed: Iterable[str]) -> frozenset:
 
 
 def check_wmask(wmask, n_neurons, in_size):
+    """`wmask` as booleans, after checking its shape and that it holds booleans or 0/1."""
     shape = (n_neurons + in_size, n_neurons)
     wmask = np.asarray(wmask)
     if wmask.shape != shape:
         raise ValueError(
             f"`wmask` must have shape (n_neurons + in_size, n_neurons) = {shape}; got {wmask.shape}."
         )
+    if wmask.dtype != bool and not np.isin(wmask, (0, 1)).all():
+        odd = wmask[~np.isin(wmask, (0, 1))].ravel()[0]
+        raise ValueError(f"`wmask` must be boolean (or 0/1: a connection is there or not); got the value {odd!r}.")
     return wmask != 0
 
 

@@ -39,8 +39,15 @@ def neuron_class(name: str, key: str = "model.neuron"):
 def build_network(cfg: ModelConfig, in_size: int, n_out: int, key) -> EvNN | FixedStepNN:
     """A feed-forward `FFEvNN` (or, with `recurrent`, an `EvNN` with one recurrent
     hidden layer) of `cfg.neuron` with `n_out` outputs of `cfg.output_neuron`;
-    with `mode = "surrogate"` that network's `FixedStepNN`."""
-    net = _build_evnn(cfg, in_size, n_out, key)
+    with `mode = "surrogate"` that network's `FixedStepNN`. A model keyword or value
+    that the model refuses is a `ConfigError` (the model's message, e.g. the unknown
+    keyword with its closest match)."""
+    try:
+        net = _build_evnn(cfg, in_size, n_out, key)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"`model` ({cfg.neuron}): {e}") from e
     if cfg.mode == "event":
         return net
     if cfg.mode != "surrogate":

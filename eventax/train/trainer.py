@@ -143,6 +143,8 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
     params, static = _stack_params(nets)
     log = _RunLog(Path(run_dir), [Path(d) for d in seed_dirs], cfgs, static, dp)
     params, opt_state = log.start(params, jax.vmap(build_optimiser(cfg.optim).init)(params), resume)
+    if resume and progress and dp.is_main:
+        print(f"resuming {run_dir} from epoch {log.next_epoch}", flush=True)
 
     step = make_train_step(loss, regs, cfg.optim, net_max_spikes(nets[0], regs), dp)
     params, opt_state = dp.replicate((params, opt_state))

@@ -132,6 +132,13 @@ def test_refuses_to_overwrite_and_to_resume_nothing(full_run, tmp_path):
         train(_cfg(), tmp_path / "empty", resume=True, progress=False)
 
 
+def test_cli_resume_without_a_run_says_there_is_nothing_to_resume(tmp_path, capsys):
+    p = tmp_path / "c.toml"
+    p.write_text('name = "x"\n')
+    assert cli_main(["train", str(p), "--out", str(tmp_path / "empty"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
 def test_cli_reports_config_errors(tmp_path, capsys):
     p = tmp_path / "c.toml"
     p.write_text('name = "x"\n[optim]\nlearning_rate = 0.1\n')
@@ -173,7 +180,7 @@ def test_surrogate_mode_trains_from_the_same_config_and_calls_back(tmp_path):
     assert any(not np.array_equal(a, b) for a, b in zip(first, last))
 
 
-def test_cli_sweep_resumes_from_the_sweeps_own_config(tmp_path, monkeypatch):
+def test_cli_sweep_resumes_from_the_sweeps_own_config(tmp_path, monkeypatch, capsys):
     """`eventax sweep --resume` continues the sweep in --out with the config it started with
     (a changed file beside it is not read) and passes `resume` on."""
     import eventax.train
@@ -188,7 +195,11 @@ def test_cli_sweep_resumes_from_the_sweeps_own_config(tmp_path, monkeypatch):
     (tmp_path / "sweep" / "seed1" / "config.toml").write_text(dumps(started))
     (tmp_path / "changed.toml").write_text(dumps(changed))
     args = ["sweep", str(tmp_path / "changed.toml"), "--seeds", "1", "2", "--out", str(tmp_path / "sweep"), "--quiet"]
+    assert cli_main(args + ["--resume"]) == 2  # no checkpoint yet
+    assert "nothing to resume" in capsys.readouterr().err
+    (tmp_path / "sweep" / "checkpoint.zip").write_text("")
     assert cli_main(args + ["--resume"]) == 0
+    assert "differs from the run's own config" in capsys.readouterr().err
     assert cli_main(args) == 0
     (resumed, seeds, out, kw), (fresh, _, _, fresh_kw) = calls
     assert resumed.optim.epochs == 3 and seeds == [1, 2] and out == tmp_path / "sweep" and kw["resume"]
