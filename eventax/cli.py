@@ -57,6 +57,8 @@ def _train(args) -> int:
         cfg = _resumed(cfg, out, out, args)
     results = train(cfg, out, resume=args.resume, progress=not args.quiet)
     print(json.dumps({"run_dir": str(out), **results}, indent=2))
+    plots = f", {out / 'plots'}/" if cfg.train.plots else ""
+    print(f"wrote {out}/: metrics.csv, best.evnn, results.json{plots}", file=sys.stderr)
     return 0
 
 

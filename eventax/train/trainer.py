@@ -27,6 +27,7 @@ import csv
 import functools
 import dataclasses
 import json
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -144,7 +145,7 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
     log = _RunLog(Path(run_dir), [Path(d) for d in seed_dirs], cfgs, static, dp)
     params, opt_state = log.start(params, jax.vmap(build_optimiser(cfg.optim).init)(params), resume)
     if resume and progress and dp.is_main:
-        print(f"resuming {run_dir} from epoch {log.next_epoch}", flush=True)
+        print(f"resuming {run_dir} from epoch {log.next_epoch}", file=sys.stderr, flush=True)
 
     step = make_train_step(loss, regs, cfg.optim, net_max_spikes(nets[0], regs), dp)
     params, opt_state = dp.replicate((params, opt_state))
@@ -157,12 +158,16 @@ def train_seeds(cfg: Config, seeds, run_dir, seed_dirs, *, resume=False, progres
             for p in _unstack(params, len(seeds))
         ]
 
+    first_epoch = log.next_epoch
     if log.next_epoch == 1:
+        if progress and dp.is_main:
+            print("validating the untrained network (compiles the simulation first)...", file=sys.stderr, flush=True)
         log.initial(validate(params))
     label = f"seeds {seeds}" if len(seeds) > 1 else f"seed {seeds[0]}"
     for epoch in range(log.next_epoch, cfg.optim.epochs + 1):
         t_start = time.perf_counter()
-        bar = Progress(batches[0].n_batches, f"epoch {epoch}/{cfg.optim.epochs} ({label})", progress and dp.is_main)
+        bar = Progress(batches[0].n_batches, f"epoch {epoch}/{cfg.optim.epochs} ({label})", progress and dp.is_main,
+                       compiles=epoch == first_epoch)
         params, opt_state, losses, accs = _epoch(
             step, (params, static, opt_state), batches, epoch, bar, callbacks, dp, cfg.optim.batch_size
         )
