@@ -26,6 +26,12 @@ from ..losses import TTFSLoss, spike_counts
 from .parallel import DataParallel
 
 
+def spike_window(loss_kind: str) -> str:
+    """Until when the spike metrics of a run with this loss count spikes: the first
+    output spike for TTFS, else the trial end (the label logs and plots carry)."""
+    return "first output spike" if loss_kind == "ttfs" else "trial end"
+
+
 def sample_outputs(net, loss, regularisers, x, y):
     """Loss value, logits, first output spikes and spike counts of one sample."""
     sim = loss.simulate(net, x, max_spikes=net.max_event_steps)

@@ -33,6 +33,7 @@ from matplotlib.ticker import MaxNLocator
 
 from .._plotting import figure as _figure
 from .._plotting import save as _save
+from .metrics import spike_window
 
 _YIN_YANG_NAMES = ("yin", "yang", "dot")
 _CLASS_COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3",
@@ -59,7 +60,8 @@ def write_run_plots(cfg, out_dir, history: list[dict], net, loss, data, *, grid:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [("curves.png", lambda p: training_curves(history, p, title=getattr(cfg, "name", "")))]
+    until = spike_window(cfg.loss.kind)
+    jobs = [("curves.png", lambda p: training_curves(history, p, title=getattr(cfg, "name", ""), spikes_until=until))]
     named = (("validation", data.validation), ("test", data.test), ("training", data.train))
     split = next(((n, s) for n, s in named if len(s.y)), None)
     if split is not None:
@@ -81,10 +83,11 @@ def write_run_plots(cfg, out_dir, history: list[dict], net, loss, data, *, grid:
     return paths
 
 
-def training_curves(history: list[dict], path, title: str = "") -> Path:
+def training_curves(history: list[dict], path, title: str = "", spikes_until: str = "trial end") -> Path:
     """Per-epoch panels: loss, accuracy (%), silent outputs (if recorded), spike
-    metrics, time to first output spike (if recorded). Missing or `None` values
-    (epoch 0 has no training metrics; `eval_every > 1` skips validations) are left out."""
+    metrics (counted until `spikes_until`), time to first output spike (if recorded).
+    Missing or `None` values (epoch 0 has no training metrics; `eval_every > 1` skips
+    validations) are left out."""
     silent = _series(history, "val_silent_outputs")
     t_first = _series(history, "val_t_first_output")
     panels = ["loss", "accuracy"] + (["silent"] if len(silent[0]) else []) + ["spikes"]
@@ -124,12 +127,13 @@ def training_curves(history: list[dict], path, title: str = "") -> Path:
         elif panel == "spikes":
             curve(ax, "val_fire_count", "spikes per sample", color="C0")
             curve(ax, "val_max_firing", "max spikes of a neuron", color="C1")
-            ax.set(ylabel="spikes", title="Spike metrics (validation)")
+            ax.set(ylabel="spikes", title=f"Spike metrics (validation), until the {spikes_until}")
             ax.set_ylim(bottom=0)
             x, y = _series(history, "val_dead_neurons")
             if len(x):
                 twin = ax.twinx()
-                twin.plot(x, y, color="C2", ls="--", marker=marker, markersize=3, label="dead neurons")
+                twin.plot(x, y, color="C2", ls="--", marker=marker, markersize=3,
+                          label=f"dead neurons (no spike before the {spikes_until})")
                 twin.set_ylabel("dead hidden neurons")
                 twin.set_ylim(bottom=0, top=max(1.0, 1.1 * float(np.max(y))))
                 h1, l1 = ax.get_legend_handles_labels()

@@ -44,7 +44,7 @@ from ..data import Batches, load_dataset
 from ..io import load_evnn, save_evnn
 from .build import build_loss, build_network, build_optimiser
 from .checkpoint import load_checkpoint, save_checkpoint
-from .metrics import evaluate
+from .metrics import evaluate, spike_window
 from .parallel import DataParallel
 from .progress import Progress
 
@@ -289,6 +289,7 @@ def finish(cfg: Config, run_dir, dp: DataParallel | None = None, built=None, bes
         "best_epoch": best_row["epoch"],
         "val_accuracy": best_row.get("val_accuracy"),
         "test": test,
+        "spike_metrics_until": spike_window(cfg.loss.kind),
         "epochs": history[-1]["epoch"],
         "train_time_s": float(sum(r.get("time_s", 0.0) for r in history)),
     }

@@ -1,4 +1,5 @@
-"""The progress line: the compiling first batch is announced and kept out of the rate."""
+"""What a training run reports as it goes: the progress line (the compiling first batch
+is announced and kept out of the rate) and the labels of its spike metrics."""
 
 import io
 
@@ -32,3 +33,10 @@ def test_without_compilation_the_rate_is_over_the_whole_epoch(monkeypatch):
     bar.close()
     (line,) = out.getvalue().splitlines()
     assert "100 samples/s" in line and "compil" not in line
+
+
+def test_spike_metrics_say_until_when_they_count():
+    from eventax.train.metrics import spike_window
+
+    assert spike_window("ttfs") == "first output spike"
+    assert [spike_window(k) for k in ("max", "integral", "exp_integral")] == ["trial end"] * 3

@@ -79,6 +79,7 @@ def test_two_epochs_improve_the_loss(full_run):
         assert (out / f).is_file(), f
     assert results["test"]["accuracy"] == json.loads((out / "results.json").read_text())["test"]["accuracy"]
     assert 0.0 <= results["test"]["silent_outputs"] <= 1.0
+    assert results["spike_metrics_until"] == "first output spike"  # (a TTFS loss: see metrics.py)
     assert load_config(out / "config.toml") == _cfg()
 
 
