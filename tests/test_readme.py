@@ -14,13 +14,15 @@ def _python_blocks():
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_quickstart_block_runs_and_gives_finite_gradients():
+def test_quickstart_block_runs_spikes_and_gives_nonzero_finite_gradients():
     ns = {}
     exec(_python_blocks()[0], ns)
     assert ns["t_first"].shape == (3,)
     assert ns["batch"].shape == (2, 3)
     leaves = [ns["grads"].neuron_model.weights, ns["grads"].neuron_model.ic]
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
+    # the example's network spikes, so its gradients are not all zero
+    assert bool(jnp.all(jnp.isfinite(ns["t_first"]))) and float(jnp.abs(leaves[0]).sum()) > 0
 
 
 def test_surrogate_block_runs_on_the_quickstart_network():
