@@ -15,6 +15,22 @@ from ._checks import check_int, check_values
 from .simulation import Simulation, SpikeRecord
 
 
+class SimulationError(RuntimeError):
+    """A simulation could not finish as asked (a budget such as `max_event_steps` ran
+    out, more spikes than `max_spikes`, ...): raised with the check's message alone
+    when a forward function runs outside `jit`. Inside `jit` the same message comes
+    in Equinox's runtime error."""
+
+
+def _check_message(error: Exception) -> str | None:
+    """The message of the `eqx.error_if` check behind `error`, if it is one."""
+    text = str(error)
+    marker = "EquinoxRuntimeError: "
+    if marker not in text:
+        return None
+    return text.split(marker, 1)[1].split("\n\n---", 1)[0].strip()
+
+
 class BoundForward(eqx.Module):
     """`network.method` for a forward function: callable, a pytree (the network is its
     child, as with Equinox's own bound methods) and hashable by the network's identity,
@@ -25,7 +41,13 @@ class BoundForward(eqx.Module):
     network: eqx.Module
 
     def __call__(self, *args, **kwargs) -> Any:
-        return self.func(self.network, *args, **kwargs)
+        try:
+            return self.func(self.network, *args, **kwargs)
+        except RuntimeError as e:  # (run eagerly: a check inside the simulation failed)
+            message = _check_message(e)
+            if message is None:
+                raise
+            raise SimulationError(message) from None
 
     def __hash__(self) -> int:
         return hash((self.func, id(self.network)))
