@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_config
+from .config import ConfigError, dumps, load_config
 
 
 def main(argv=None) -> int:
@@ -65,8 +65,6 @@ def _train(args) -> int:
 def _resumed(given, out: Path, seed_dir: Path, args):
     """The config a run in `out` started with (`seed_dir/config.toml`), with the
     overrides; says so where the given config file differs from it."""
-    from .config import dumps
-
     if not (out / "checkpoint.zip").is_file():
         raise ConfigError(f"nothing to resume in {out} (no checkpoint.zip there); start the run without --resume.")
     cfg = load_config(seed_dir / "config.toml", args.set)
