@@ -114,13 +114,13 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW (optax defaults unless set) with global-norm clipping."""
+    """AdamW (optax defaults unless set) with global-norm clipping at `clip_norm` (0: none)."""
 
     lr: float = _bounded(0.005, above=0)
     b1: float = 0.9
     b2: float = 0.999
     weight_decay: float = _bounded(1e-4, least=0)
-    clip_norm: float = _bounded(1.0, above=0)
+    clip_norm: float = _bounded(1.0, least=0)  # (0: no clipping)
     batch_size: int = _bounded(256, least=1)
     epochs: int = _bounded(100, least=0)
 

@@ -60,8 +60,10 @@ def test_rejects_unknown_keys_and_wrong_types(raw, words):
 
 
 def test_values_at_their_bounds_load():
-    cfg = from_dict({"optim": {"batch_size": 1, "epochs": 0, "weight_decay": 0.0}, "data": {"train_size": 0}})
-    assert (cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.weight_decay) == (1, 0, 0.0)
+    cfg = from_dict({"optim": {"batch_size": 1, "epochs": 0, "weight_decay": 0.0, "clip_norm": 0.0}})
+    assert (cfg.optim.batch_size, cfg.optim.epochs, cfg.optim.weight_decay, cfg.optim.clip_norm) == (1, 0, 0.0, 0.0)
+    with pytest.raises(ConfigError, match="clip_norm"):  # (0 turns clipping off; below is an error)
+        from_dict({"optim": {"clip_norm": -1.0}})
 
 
 def test_a_model_keyword_the_model_refuses_is_a_config_error_with_its_closest_match():
