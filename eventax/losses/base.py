@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._checks import check_values
 from ..simulation import Simulation
 
 if TYPE_CHECKING:
@@ -17,7 +18,14 @@ if TYPE_CHECKING:
 
 
 def cross_entropy(logits: Float[Array, " n_out"], label: Int[ArrayLike, ""]) -> Float[Array, ""]:
-    """Softmax cross-entropy of one sample: `logsumexp(logits) - logits[label]`."""
+    """Softmax cross-entropy of one sample: `logsumexp(logits) - logits[label]`.
+
+    A `label` outside `[0, n_out)` is an error (a `ValueError` outside `jit`),
+    not a silently clamped index."""
+    n = logits.shape[-1]
+    label = jnp.asarray(label)
+    msg = f"`label` must be a class index in [0, {n}), one per output neuron; got one outside it."
+    label = check_values(label, (label < 0) | (label >= n), msg)
     return jax.nn.logsumexp(logits) - logits[label]
 
 

@@ -56,6 +56,17 @@ def test_value_and_time_gradient_match_formula(times, label):
     np.testing.assert_allclose(np.asarray(grad), want_grad, rtol=1e-5, atol=1e-6)
 
 
+def test_a_label_outside_the_outputs_is_an_error():
+    """Label 7 of a 3-output network gave a finite loss (an out-of-range index is clamped)."""
+    loss, sim = TTFSLoss(silent_guard=0.0), sim_of([4.0, 2.0, INF])
+    assert np.isfinite(float(loss(sim, 2)))
+    for label in (3, 7, -1):
+        with pytest.raises(ValueError, match="`label` must be a class index in \\[0, 3\\)"):
+            loss(sim, label)
+    with pytest.raises(Exception, match="`label` must be a class index"):  # inside jit: at run time
+        jax.block_until_ready(jax.jit(loss)(sim, 7))
+
+
 def test_defaults_and_logits_and_predict():
     loss = TTFSLoss()
     assert (loss.tau0, loss.tau1, loss.alpha, loss.no_spike_time, loss.silent_guard) == (0.5, 6.4, 3e-3, 30.0, 10.0)
