@@ -68,8 +68,9 @@ def check_wmask(wmask, n_neurons, in_size):
         raise ValueError(
             f"`wmask` must have shape (n_neurons + in_size, n_neurons) = {shape}; got {wmask.shape}."
         )
-    if wmask.dtype != bool and not np.isin(wmask, (0, 1)).all():
-        odd = wmask[~np.isin(wmask, (0, 1))].ravel()[0]
+    odd = wmask[~np.isin(wmask, (0, 1))] if wmask.dtype != bool else wmask[:0]
+    if odd.size:
+        odd = odd.ravel()[0]
         raise ValueError(f"`wmask` must be boolean (or 0/1: a connection is there or not); got the value {odd!r}.")
     return wmask != 0
 

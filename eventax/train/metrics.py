@@ -26,10 +26,10 @@ from ..losses import TTFSLoss, spike_counts
 from .parallel import DataParallel
 
 
-def spike_window(loss_kind: str) -> str:
-    """Until when the spike metrics of a run with this loss count spikes: the first
-    output spike for TTFS, else the trial end (the label logs and plots carry)."""
-    return "first output spike" if loss_kind == "ttfs" else "trial end"
+def spike_window(loss) -> str:
+    """Until when `sample_outputs` counts spikes for `loss`: the first output spike for
+    a TTFS loss, else the trial end (the label logs and plots carry)."""
+    return "first output spike" if isinstance(loss, TTFSLoss) else "trial end"
 
 
 def sample_outputs(net, loss, regularisers, x, y):
@@ -37,7 +37,7 @@ def sample_outputs(net, loss, regularisers, x, y):
     sim = loss.simulate(net, x, max_spikes=net.max_event_steps)
     value = loss(sim, y) + sum((r(sim) for r in regularisers), 0.0)
     times = sim.spikes.times
-    if isinstance(loss, TTFSLoss):
+    if spike_window(loss) == "first output spike":
         window_end = jnp.min(sim.first_spikes)
         window_end = jnp.where(jnp.isinf(window_end), sim.t_stop, window_end)
         times = jnp.where(times <= window_end, times, jnp.inf)

@@ -60,7 +60,7 @@ def write_run_plots(cfg, out_dir, history: list[dict], net, loss, data, *, grid:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    until = spike_window(cfg.loss.kind)
+    until = spike_window(loss)
     jobs = [("curves.png", lambda p: training_curves(history, p, title=getattr(cfg, "name", ""), spikes_until=until))]
     named = (("validation", data.validation), ("test", data.test), ("training", data.train))
     split = next(((n, s) for n, s in named if len(s.y)), None)

@@ -289,7 +289,7 @@ def finish(cfg: Config, run_dir, dp: DataParallel | None = None, built=None, bes
         "best_epoch": best_row["epoch"],
         "val_accuracy": best_row.get("val_accuracy"),
         "test": test,
-        "spike_metrics_until": spike_window(cfg.loss.kind),
+        "spike_metrics_until": spike_window(loss),
         "epochs": history[-1]["epoch"],
         "train_time_s": float(sum(r.get("time_s", 0.0) for r in history)),
     }

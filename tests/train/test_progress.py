@@ -36,7 +36,8 @@ def test_without_compilation_the_rate_is_over_the_whole_epoch(monkeypatch):
 
 
 def test_spike_metrics_say_until_when_they_count():
+    from eventax.losses import StateLoss, TTFSLoss
     from eventax.train.metrics import spike_window
 
-    assert spike_window("ttfs") == "first output spike"
-    assert [spike_window(k) for k in ("max", "integral", "exp_integral")] == ["trial end"] * 3
+    assert spike_window(TTFSLoss()) == "first output spike"
+    assert [spike_window(StateLoss(k, 30.0)) for k in ("max", "integral", "exp_integral")] == ["trial end"] * 3
