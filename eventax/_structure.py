@@ -75,7 +75,8 @@ class _Describe:
         )
 
     def module(self, m: eqx.Module, where: str) -> Spec:
-        # (as Equinox flattens: the fields set on the instance, not those a property supplies)
+        # (as Equinox flattens: the fields set on the instance, not those the class supplies:
+        # a property, or a default that `__init__` left in place)
         fields = {}
         for f in dataclasses.fields(m):
             if f.name in m.__dict__:
@@ -115,7 +116,7 @@ def _path(obj, where: str, kind: str) -> str:
     for n in range(1, len(parts) + 1):
         path = f"{'.'.join(parts[:n])}:{obj.__qualname__}"
         try:
-            if _import(path) is obj:
+            if import_path(path) is obj:
                 return path
         except ImportError:
             pass
@@ -125,7 +126,7 @@ def _path(obj, where: str, kind: str) -> str:
     )
 
 
-def _import(path: str):
+def import_path(path: str):
     """The object at `"package.module:Qual.Name"`; `ImportError` naming it if missing."""
     module_name, _, qualname = path.partition(":")
     try:
@@ -134,19 +135,20 @@ def _import(path: str):
             obj = getattr(obj, part)
     except (ImportError, AttributeError) as err:
         raise ImportError(
-            f"{path!r} cannot be imported ({err}); import or define it before loading "
-            "(a class defined in a script is found under '__main__' when that script runs)."
+            f"{path!r} cannot be imported ({err}); make its module importable (the `eventax` "
+            "command also looks in the current directory) or import it first (a class defined "
+            "in a script is found under '__main__' when that script runs)."
         ) from None
     return obj
 
 
 def _rebuild_class(spec: Spec) -> type:
     if isinstance(spec, dict):
-        builder = _import(spec["builder"])
+        builder = import_path(spec["builder"])
         if not is_class_builder(builder):
             raise ValueError(f"{spec['builder']!r} is not a class builder; the file cannot name it.")
         return builder(*_rebuild(spec["args"]))
-    cls = _import(spec)
+    cls = import_path(spec)
     if not isinstance(cls, type):
         raise ValueError(f"{spec!r} is not a class.")
     return cls
@@ -168,7 +170,8 @@ def _module(spec):
     if not (isinstance(cls, type) and issubclass(cls, eqx.Module)):
         raise ValueError(f"{spec['module']!r} is not an Equinox module.")
     names = {f.name for f in dataclasses.fields(cls)}
-    supplied = {name for name in names if isinstance(getattr(cls, name, None), property)}
+    # (a property, or a default an `__init__` left in place, lives on the class)
+    supplied = {name for name in names if hasattr(cls, name)}
     if not (set(spec["fields"]) <= names and names - supplied <= set(spec["fields"])):
         raise ValueError(
             f"{cls.__module__}:{cls.__qualname__} has the fields {sorted(names - supplied)}, the file "
@@ -200,7 +203,7 @@ def _namedtuple(spec):
 
 
 def _function(spec):
-    fn = _import(spec["function"])
+    fn = import_path(spec["function"])
     if not callable(fn) or isinstance(fn, type):
         raise ValueError(f"{spec['function']!r} is not a function.")
     return fn

@@ -40,9 +40,12 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true")
 
     args = parser.parse_args(argv)
+    # (a config's `model.neuron = "my_neurons:AdEx"` names a module beside it, as `python -m` finds it)
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
     try:
         return {"train": _train, "eval": _eval, "sweep": _sweep}[args.command](args)
-    except (ConfigError, FileNotFoundError, FileExistsError) as e:
+    except (ConfigError, FileNotFoundError, FileExistsError, ImportError) as e:
         print(f"eventax {args.command}: {e}", file=sys.stderr)
         return 2
 

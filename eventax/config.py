@@ -61,8 +61,8 @@ class ModelConfig:
     """The network: `hidden` layer sizes of `neuron`, then the outputs.
 
     `neuron`/`output_neuron` are model names of `eventax` (`"LIF"`, `"QIF"`,
-    `"Dendritic"`, ...), optionally wrapped: `"AMOS(LIF)"`,
-    `"AMOS(Refractory(QIF))"`. An empty `output_neuron` means the same as
+    `"Dendritic"`, ...) or import paths of your own models (`"my_neurons:AdEx"`),
+    optionally wrapped: `"AMOS(LIF)"`, `"AMOS(Refractory(my_neurons:AdEx))"`. An empty `output_neuron` means the same as
     `neuron`; a different one builds a `MultiNeuronModel`. `params` /
     `output_params` are the models' keyword arguments. `recurrent` connects the
     (single) hidden layer to itself (`self_connections` decides the diagonal).

@@ -2,8 +2,8 @@
 
 Every built-in model, wrapper, mixed network and the fixed-step mode comes back with
 the same tree structure (classes, hyperparameters) and bit-identical arrays; a model
-written in a script loads in another process that defines it, and in one that does
-not the error names the class to import. The older pickled format loads only when
+written in a script (with a field left at its class default) loads in another process
+that defines it, and in one that does not the error names the class to import. The older pickled format loads only when
 trusted.
 """
 
@@ -177,9 +177,10 @@ _USER_MODEL = textwrap.dedent('''
     import eventax as ex
 
     class Ramp(ex.NeuronModel):
-        """dv/dt = drive + input current; spikes at v = 1."""
+        """dv/dt = drive + input current; spikes at v = thresh."""
         weights: jax.Array
         drive: float
+        thresh: float = 1.0  # (a default `__init__` leaves on the class: not saved, still loads)
 
         def __init__(self, key, n_neurons, in_size, wmask, dtype=jnp.float32, drive=0.25):
             self.dtype = dtype
@@ -193,7 +194,7 @@ _USER_MODEL = textwrap.dedent('''
             return jnp.full_like(y, self.drive)
 
         def spike_condition(self, t, y):
-            return y - 1.0
+            return y - self.thresh
 
         def input_spike(self, y, from_idx, to_idx, valid):
             return y.at[to_idx].add(jnp.where(valid, self.weights[from_idx, to_idx], 0.0))

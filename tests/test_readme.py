@@ -1,7 +1,10 @@
 """The README's code blocks run as written."""
 
+import json
 import pathlib
 import re
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -48,6 +51,40 @@ def test_custom_neuron_block_runs_and_spikes():
     assert states.shape == (2, 2, 2)  # (outputs, times, channels)
     np.testing.assert_array_equal(states[:, 0], 0.0)
     assert np.all(states[:, 1, 1] > 0), "an output that spiked has received input"
+
+
+def test_own_model_trains_from_a_config_and_evaluates_in_a_new_process(tmp_path, monkeypatch, capsys):
+    """The README's config naming `my_neurons:CondLIF` (the custom-neuron block saved as a
+    module) trains with `eventax train` (here one step on 32 samples) and `eventax eval`
+    in a fresh process loads the saved network by that path and gives the same accuracy;
+    where the module cannot be imported, eval says which class to make importable."""
+    from eventax.cli import main as cli_main
+
+    model_source = _python_blocks()[2].split("net = ")[0]
+    (tmp_path / "my_neurons.py").write_text(model_source)
+    config = re.findall(r"```toml\n(.*?)```", README.read_text(), flags=re.S)[0]
+    (tmp_path / "condlif.toml").write_text(config)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # (the CLI adds the current directory)
+    tiny = ["optim.epochs=1", "optim.batch_size=32", "data.train_size=32", "data.val_size=32",
+            "data.test_size=32", "train.plots=false", "model.hidden=[8]"]
+    assert cli_main(["train", "condlif.toml", "--quiet", "--set", *tiny]) == 0
+    run = tmp_path / "runs" / "yinyang-condlif" / "seed0"
+    trained = json.loads((run / "results.json").read_text())["test"]
+    capsys.readouterr()
+
+    def evaluate(cwd):
+        return subprocess.run([sys.executable, "-m", "eventax", "eval", str(run)], cwd=cwd,
+                              capture_output=True, text=True, timeout=600)
+
+    done = evaluate(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["accuracy"] == trained["accuracy"]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    failed = evaluate(elsewhere)
+    assert failed.returncode == 2 and "my_neurons:CondLIF" in failed.stderr and "importable" in failed.stderr
+    assert "Traceback" not in failed.stderr
 
 
 def test_learning_rules_block_runs_and_eprop_equals_bptt():

@@ -11,6 +11,7 @@ import numpy as np
 import optax
 
 from .. import neuron_models, surrogates
+from .._structure import import_path
 from ..config import ConfigError, LossConfig, ModelConfig, OptimConfig
 from ..evnn import EvNN, FFEvNN
 from ..fixed_step import FixedStepNN
@@ -21,18 +22,33 @@ _STATE_READOUTS = ("max", "integral", "exp_integral")
 
 
 def neuron_class(name: str, key: str = "model.neuron"):
-    """`"LIF"` -> `eventax.LIF`; `"AMOS(Refractory(QIF))"` -> the wrapped class."""
+    """`"LIF"` -> `eventax.LIF`; `"AMOS(Refractory(QIF))"` -> the wrapped class;
+    `"my_neurons:AdEx"` -> the class `AdEx` of the importable module `my_neurons`
+    (wrapped too: `"AMOS(my_neurons:AdEx)"`)."""
     m = re.fullmatch(r"\s*(\w+)\s*\((.*)\)\s*", name)
     if m:
         wrapper, inner = m.groups()
         if wrapper not in _WRAPPERS:
             raise ConfigError(f"`{key}`: unknown wrapper {wrapper!r}; choose from {sorted(_WRAPPERS)}.")
         return _WRAPPERS[wrapper](neuron_class(inner, key))
+    if ":" in name:
+        return _imported_class(name.strip(), key)
     cls = getattr(neuron_models, name.strip(), None)
     if not (inspect.isclass(cls) and issubclass(cls, neuron_models.NeuronModel)) or cls is neuron_models.NeuronModel:
         models = [n for n in neuron_models.__all__ if n not in ("NeuronModel", "Constant", "MultiNeuronModel", "RefractoryState")]
         models = [n for n in models if n not in _WRAPPERS and n != "with_trainable"]
         raise ConfigError(f"`{key}`: unknown neuron model {name!r}; choose from {models}.")
+    return cls
+
+
+def _imported_class(path: str, key: str):
+    """The `NeuronModel` subclass at `"package.module:Class"`."""
+    try:
+        cls = import_path(path)
+    except ImportError as e:
+        raise ConfigError(f"`{key}`: {e}") from None
+    if not (inspect.isclass(cls) and issubclass(cls, neuron_models.NeuronModel)):
+        raise ConfigError(f"`{key}`: {path!r} is {cls!r}, not a subclass of eventax.NeuronModel.")
     return cls
 
 

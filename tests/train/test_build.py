@@ -18,6 +18,19 @@ def test_neuron_names_and_wrappers():
         neuron_class("Slow(LIF)")
 
 
+def test_neuron_import_paths():
+    """A user's model by its import path `module:Class`, wrapped or not; a path that does
+    not import, or names no `NeuronModel`, is a config error naming the key and the path."""
+    assert neuron_class("eventax.neuron_models.lif:LIF") is ex.LIF
+    assert neuron_class("AMOS( eventax.neuron_models:QIF )") is ex.AMOS(ex.QIF)
+    with pytest.raises(ConfigError, match=r"model.output_neuron.*'no_such_module:AdEx'.*importable"):
+        neuron_class("no_such_module:AdEx", "model.output_neuron")
+    with pytest.raises(ConfigError, match=r"model.neuron.*'eventax:NoSuchModel'"):
+        neuron_class("eventax:NoSuchModel")
+    with pytest.raises(ConfigError, match=r"'eventax:EvNN'.*not a subclass of eventax.NeuronModel"):
+        neuron_class("eventax:EvNN")
+
+
 def test_recurrent_network_without_self_connections_and_li_outputs():
     cfg = from_dict({"model": {"neuron": "EGRU", "hidden": [4], "recurrent": True, "self_connections": False,
                                "output_neuron": "LI"}})
