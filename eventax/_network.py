@@ -11,15 +11,16 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._checks import check_int, check_values
+from ._checks import VALUE_CHECKS, check_int, check_values
 from .simulation import Simulation, SpikeRecord
 
 
 class SimulationError(RuntimeError):
     """A simulation could not finish as asked (a budget such as `max_event_steps` ran
     out, more spikes than `max_spikes`, ...): raised with the check's message alone
-    when a forward function runs outside `jit`. Inside `jit` the same message comes
-    in Equinox's runtime error."""
+    when a forward function is called from outside `jit` (a bad input value, such as a
+    NaN spike time, is a `ValueError` there). Inside `jit` the same message comes in
+    Equinox's runtime error."""
 
 
 def _check_message(error: Exception) -> str | None:
@@ -35,19 +36,24 @@ class BoundForward(eqx.Module):
     """`network.method` for a forward function: callable, a pytree (the network is its
     child, as with Equinox's own bound methods) and hashable by the network's identity,
     so that `jax.jit(net.ttfs)` works as it does for a plain Python object's method
-    (the network's arrays then enter the program as constants)."""
+    (the network's arrays then enter the program as constants).
+
+    A call runs the function compiled (`eqx.filter_jit`: once per network structure and
+    static arguments), so that an eager `net.ttfs(x)` is one program, not thousands of
+    dispatched operations; inside a user's `jit`, `grad` or `vmap` it is inlined."""
 
     func: Callable = eqx.field(static=True)
     network: eqx.Module
+    compiled: Callable = eqx.field(static=True)
 
     def __call__(self, *args, **kwargs) -> Any:
         try:
-            return self.func(self.network, *args, **kwargs)
-        except RuntimeError as e:  # (run eagerly: a check inside the simulation failed)
+            return self.compiled(self.network, *args, **kwargs)
+        except RuntimeError as e:  # (called from outside `jit`: a check inside failed)
             message = _check_message(e)
             if message is None:
                 raise
-            raise SimulationError(message) from None
+            raise (ValueError if message in VALUE_CHECKS else SimulationError)(message) from None
 
     def __hash__(self) -> int:
         return hash((self.func, id(self.network)))
@@ -68,11 +74,11 @@ class forward:
     """Decorator of a network's forward function: `net.f` is a `BoundForward`."""
 
     def __init__(self, func: Callable):
-        self.func = func
+        self.func, self.compiled = func, eqx.filter_jit(func)
         self.__doc__, self.__name__, self.__wrapped__ = func.__doc__, func.__name__, func
 
     def __get__(self, network, owner=None):
-        return self.func if network is None else BoundForward(self.func, network)
+        return self.func if network is None else BoundForward(self.func, network, self.compiled)
 
 
 class AbstractNetwork(eqx.Module):

@@ -180,7 +180,7 @@ def test_surrogate_gradient_reaches_earlier_layers_and_detach_reset_matters():
 
     def grads(detach):
         fixed = net.fixed_step(0.1, detach_reset=detach)
-        return jax.grad(lambda m: jnp.sum(m.ttfs(x)))(fixed).neuron_model.weights
+        return eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(m.ttfs(x))))(fixed).neuron_model.weights
 
     g = grads(True)
     assert np.all(np.isfinite(g))
@@ -240,7 +240,7 @@ def test_losses_and_any_model_run_in_fixed_step_mode():
     net = ev.FFEvNN([6, 2], 4, ev.EGRU, 10.0, key=jax.random.PRNGKey(0))
     fixed = net.fixed_step(0.25)
     for loss in (ev.TTFSLoss(no_spike_time=10.0), ev.StateLoss(readout="max", t_end=10.0)):
-        g = jax.grad(lambda m: loss(loss.simulate(m, x, max_spikes=200), 0))(fixed)
+        g = eqx.filter_jit(eqx.filter_grad(lambda m: loss(loss.simulate(m, x, max_spikes=200), 0)))(fixed)
         leaves = jax.tree_util.tree_leaves(eqx.filter(g, eqx.is_inexact_array))
         assert all(np.all(np.isfinite(a)) for a in leaves)
 

@@ -440,7 +440,7 @@ def test_sparse_mask():
     assert int(rec2.n_spikes) == n
     np.testing.assert_array_equal(np.asarray(rec2.times), np.asarray(rec.times))
 
-    grads = eqx.filter_grad(lambda m: jnp.sum(m.ttfs(jnp.asarray(x))))(net)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda m: jnp.sum(m.ttfs(jnp.asarray(x)))))(net)
     g = np.asarray(grads.neuron_model.weights)
     assert np.all(g[~mask] == 0.0)
     assert np.all(g[mask] != 0.0), "every real synapse carries a spike that shapes an output time"
@@ -463,6 +463,9 @@ def test_float32_network_with_x64_enabled(adaptive):
     assert abs(float(t) - 10.0 * np.log(3.0)) < 1e-2
 
 
+_first_spike_grad = eqx.filter_jit(eqx.filter_grad(lambda n: n.ttfs(jnp.array([[1.0]]))[0]))
+
+
 def test_gradient_with_respect_to_a_zero_delay_is_the_right_derivative():
     """d t_spike / d delay = 1 at delay 0: the clamp of negative delays (which
     training can produce) must not halve it. Negative initial delays are refused."""
@@ -471,7 +474,7 @@ def test_gradient_with_respect_to_a_zero_delay_is_the_right_derivative():
             ex.LIF, 1, 30.0, 1, wmask=np.ones((2, 1)), init_weights=5.0, init_bias=0.0, tmem=10.0,
             init_delays=d, init_axonal_delays=d, solver_stepsize=0.01,
         )
-        g = jax.grad(lambda n: n.ttfs(jnp.array([[1.0]]))[0])(net)
+        g = _first_spike_grad(net)
         return float(g.delays[1, 0]), float(g.axonal_delays[1])
 
     np.testing.assert_allclose(spike_time_grad(0.0), (1.0, 1.0), atol=1e-5)
