@@ -58,6 +58,35 @@ def test_forward_functions_jit_as_bound_methods():
     assert ex.FFEvNN.ttfs.__name__ == "ttfs" and "First spike" in net.ttfs.__wrapped__.__doc__
 
 
+def test_a_direct_call_is_compiled_once_per_network_structure():
+    """`net.ttfs(x)` called directly runs one compiled program: again with other input
+    times, or with another network of the same structure (other weights), nothing is
+    compiled; its result is that of the same function under `jit`."""
+    import logging
+
+    compiled = []
+
+    class Log(logging.Handler):
+        def emit(self, record):
+            if "Finished XLA compilation" in record.getMessage():
+                compiled.append(record.getMessage())
+
+    net = small_net()
+    other = eqx.tree_at(lambda n: n.neuron_model.weights, net, replace_fn=lambda w: 1.1 * w)
+    first, later = net.ttfs(X), X + 0.5  # (compiles)
+    handler, logger = Log(), logging.getLogger("jax")
+    logger.addHandler(handler)
+    try:
+        with jax.log_compiles(True):
+            again, moved = net.ttfs(later), other.ttfs(X)
+    finally:
+        logger.removeHandler(handler)
+    assert compiled == []
+    np.testing.assert_array_equal(first, jax.jit(lambda x: net.ttfs(x))(X))
+    np.testing.assert_array_equal(moved, eqx.filter_jit(lambda n: n.ttfs(X))(other))
+    assert not np.array_equal(again, first) and not np.array_equal(moved, first)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
