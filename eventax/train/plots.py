@@ -47,9 +47,9 @@ def write_run_plots(cfg, out_dir, history: list[dict], net, loss, data, *, grid:
     """Write the plots of one finished run into `out_dir` (created) and return their paths.
 
     - `curves.png`: loss, accuracy, silent outputs and spike metrics per epoch (`history`).
-    - `raster.png`: every spike of the first validation sample (else test, else
-      training sample), and the output
-      neurons' membranes (observed channel 0) over `[t0, net.max_solver_time]`.
+    - `raster.png`: the input spikes and every network spike of the first validation
+      sample (else test, else training sample), and the output neurons' membranes
+      (state channel 0) over `[t0, net.max_solver_time]` (`spike_raster`).
     - `decision_map.png` (only when `cfg.data.name == "yinyang"`): the class `net`
       predicts on a `grid x grid` lattice of the unit square (points in the big
       circle only), with the true regions outlined and the validation points.
@@ -157,9 +157,10 @@ def training_curves(history: list[dict], path, title: str = "", spikes_until: st
 def spike_raster(
     net, x: Float[ArrayLike, "in_size K"], path, title: str = "Spikes", n_times: int = 300
 ) -> Path:
-    """Raster of one sample `x` (input spikes below, network neurons above, output
-    neurons coloured; `inf` = no input spike) and the output neurons' observed
-    channel 0 at `n_times` times over `[net.t0, net.max_solver_time]`."""
+    """Three panels over `[net.t0, net.max_solver_time]` for one sample `x` (`inf` = no
+    input spike): its input spikes; every spike of the network (output neurons' rows
+    coloured and labelled); the output neurons' state channel 0 (`observe(y)[:, 0]`, the
+    membrane potential of the built-in models) at `n_times` times, their spikes dotted."""
     x = np.asarray(x)
     times = np.linspace(net.t0, net.max_solver_time, n_times)
     sim = _run(net, jnp.asarray(x), jnp.asarray(times))
@@ -171,22 +172,30 @@ def spike_raster(
     outputs = list(net.output_indices)
     colours = [_CLASS_COLOURS[k % len(_CLASS_COLOURS)] for k in range(len(outputs))]
 
-    fig = _figure((11, 7.5))
-    ax_r, ax_v = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    fig = _figure((11, 9))
+    rows = [min(max(net.in_size, 2), 12), 18, 12]  # (panel heights: inputs stay readable)
+    ax_in, ax_r, ax_v = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": rows})
     in_ch, in_k = np.nonzero(np.isfinite(x))
-    ax_r.scatter(x[in_ch, in_k], -1 - in_ch, marker="|", s=40, color="0.55", label="inputs")
+    ax_in.scatter(x[in_ch, in_k], in_ch, marker="|", s=160, linewidths=2, color="#3b4a6b")
+    ax_in.set_ylim(net.in_size - 0.5, -0.5)
+    ax_in.set(ylabel="input channel", title=f"{title}: {len(in_ch)} input spikes, {len(spike_t)} network spikes")
+    if net.in_size <= 12:
+        ax_in.set_yticks(range(net.in_size))
+    ax_in.grid(alpha=0.3, axis="x")
+
     is_out = np.isin(spike_n, outputs)
-    ax_r.scatter(spike_t[~is_out], spike_n[~is_out], marker="|", s=40, color="k", label="hidden")
+    ax_r.scatter(spike_t[~is_out], spike_n[~is_out], marker="|", s=40, color="k")
     for k, (j, c) in enumerate(zip(outputs, colours)):
         sel = spike_n == j
-        ax_r.scatter(spike_t[sel], spike_n[sel], marker="|", s=80, linewidths=2, color=c,
-                     label=f"output {k}" if len(outputs) <= 10 else None)
-        ax_r.axhspan(j - 0.5, j + 0.5, color=c, alpha=0.08, lw=0)
-    ax_r.axhline(-0.5, color="0.7", lw=0.8)
-    ax_r.set_ylim(-net.in_size - 0.5, net.n_neurons - 0.5)
-    ax_r.set_ylabel(f"neuron (inputs: -1 .. -{net.in_size})")
-    ax_r.set_title(f"{title}: {len(spike_t)} network spikes")
-    ax_r.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax_r.scatter(spike_t[sel], spike_n[sel], marker="|", s=160, linewidths=2.5, color=c)
+        ax_r.axhspan(j - 0.5, j + 0.5, color=c, alpha=0.25, lw=0)
+    ax_r.set_ylim(-0.5, net.n_neurons - 0.5)
+    ax_r.set(ylabel="neuron", title="Network spikes (coloured rows: the output neurons)")
+    if len(outputs) <= 10:  # name the output rows on the right
+        right = ax_r.secondary_yaxis("right")
+        right.set_yticks(outputs, [f"output {k}" for k in range(len(outputs))])
+        for label, c in zip(right.get_yticklabels(), colours):
+            label.set_color(c)
 
     for k, (j, c) in enumerate(zip(outputs, colours)):
         ax_v.plot(times, states[k], color=c, lw=1.2, label=f"output {k}")
@@ -194,7 +203,8 @@ def spike_raster(
             ax_v.axvline(t, color=c, ls=":", lw=1)
     for i, th in enumerate(_output_thresholds(net)):
         ax_v.axhline(th, color="0.4", ls="--", lw=1, label=None if i else "threshold")
-    ax_v.set(xlabel="time", ylabel="observed channel 0", title="Output neurons (dotted: their spikes)")
+    ax_v.set(xlabel="time (the model's time unit)", ylabel="state channel 0 (membrane)",
+             title="Output neurons (dotted: their spikes)")
     pad = 0.01 * (net.max_solver_time - net.t0)
     ax_v.set_xlim(net.t0 - pad, net.max_solver_time + pad)
     ax_v.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -244,9 +254,10 @@ def yin_yang_decision_map(
     handles.append(Line2D([], [], color="k", lw=1, label="true regions"))
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.9)
     agree = 100.0 * float(np.mean(pred == truth))
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="x", ylabel="y", aspect="equal",
-           title=f"Predicted class ({grid}x{grid} grid; {agree:.1f}% agree with the true regions)")
-    ax.title.set_fontsize(10)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="x (input feature)", ylabel="y (input feature)", aspect="equal",
+           title=f"Predicted class on a {grid}x{grid} grid over the disc: {agree:.1f}% of its points get\n"
+                 "their region's class (an area measure; accuracy counts the dataset's samples)")
+    ax.title.set_fontsize(9)
     return _save(fig, path)
 
 

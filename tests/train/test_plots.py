@@ -124,6 +124,26 @@ def test_write_run_plots(tmp_path):
     assert all(p.parent == tmp_path / "plots" and _is_png(p) for p in paths)
 
 
+def test_raster_and_decision_map_say_what_they_show(tmp_path, monkeypatch):
+    """The raster gives the inputs a panel of their own (one row per channel, one tick
+    per input spike), names the output rows and gives the time axis a unit; the decision
+    map says that its agreement is an area measure, not the accuracy."""
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault(path.name, fig) and path)
+    feats, labels = yin_yang(size=6, seed=41)
+    x = yin_yang_spikes(feats, 30.0)
+    net = eventax.FFEvNN([4, 3], 5, eventax.LIF, 30.0, key=jax.random.PRNGKey(0), wmean=1.5, wlim=3.0)
+    plots.spike_raster(net, x[0], tmp_path / "raster.png")
+    ax_in, ax_net, ax_v = drawn["raster.png"].axes[:3]
+    assert ax_in.get_ylabel() == "input channel" and sorted(ax_in.get_ylim()) == [-0.5, 4.5]
+    assert len(ax_in.collections[0].get_offsets()) == int(np.isfinite(x[0]).sum()) == 5
+    labels_right = [t.get_text() for a in ax_net.child_axes for t in a.get_yticklabels()]
+    assert labels_right == ["output 0", "output 1", "output 2"]
+    assert "time (" in ax_v.get_xlabel()
+    plots.yin_yang_decision_map(net, FirstSpikeLoss(), tmp_path / "map.png", t_max=30.0, grid=6)
+    assert "area measure" in drawn["map.png"].axes[0].get_title()
+
+
 class BrokenLoss(FirstSpikeLoss):
     def simulate(self, net, x, max_spikes=0):
         raise RuntimeError("simulation failed")
