@@ -23,7 +23,7 @@ class SimulationError(RuntimeError):
     Equinox's runtime error."""
 
 
-def _check_message(error: Exception) -> str | None:
+def check_message(error: Exception) -> str | None:
     """The message of the `eqx.error_if` check behind `error`, if it is one."""
     text = str(error)
     marker = "EquinoxRuntimeError: "
@@ -50,7 +50,7 @@ class BoundForward(eqx.Module):
         try:
             return self.compiled(self.network, *args, **kwargs)
         except RuntimeError as e:  # (called from outside `jit`: a check inside failed)
-            message = _check_message(e)
+            message = check_message(e)
             if message is None:
                 raise
             raise (ValueError if message in VALUE_CHECKS else SimulationError)(message) from None

@@ -48,6 +48,14 @@ def main(argv=None) -> int:
     except (ConfigError, FileNotFoundError, FileExistsError, ImportError) as e:
         print(f"eventax {args.command}: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:  # (a check inside a compiled simulation: its message alone)
+        from ._network import check_message
+
+        message = check_message(e)
+        if message is None:
+            raise
+        print(f"eventax {args.command}: {message}", file=sys.stderr)
+        return 2
 
 
 def _train(args) -> int:

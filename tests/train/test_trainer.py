@@ -148,6 +148,20 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert "optim.learning_rate" in err and "Valid keys" in err
 
 
+def test_cli_reports_a_failed_simulation_in_one_line(tmp_path, capsys):
+    """A check that fails inside the compiled simulation (here more spikes than
+    `layer_capacity`) ends the command with its one-line message, not a traceback."""
+    cfg = _cfg(model__hidden=[4], model__layer_capacity=1, model__params={"wmean": 3.0, "wlim": 3.0},
+               data__train_size=32, data__val_size=32, data__test_size=32)
+    from eventax.config import dumps
+
+    (tmp_path / "c.toml").write_text(dumps(cfg))
+    assert cli_main(["train", str(tmp_path / "c.toml"), "--out", str(tmp_path / "r"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("eventax train: Layer 0 (4 neurons) emitted more than layer_capacity=1")
+    assert len(err.splitlines()) == 1
+
+
 def test_cli_eval(full_run, capsys):
     out, results = full_run
     assert cli_main(["eval", str(out)]) == 0
