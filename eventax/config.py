@@ -62,8 +62,9 @@ class ModelConfig:
 
     `neuron`/`output_neuron` are model names of `eventax` (`"LIF"`, `"QIF"`,
     `"Dendritic"`, ...) or import paths of your own models (`"my_neurons:AdEx"`),
-    optionally wrapped: `"AMOS(LIF)"`, `"AMOS(Refractory(my_neurons:AdEx))"`. An empty `output_neuron` means the same as
-    `neuron`; a different one builds a `MultiNeuronModel`. `params` /
+    optionally wrapped: `"AMOS(LIF)"`, `"AMOS(Refractory(my_neurons:AdEx))"`. An
+    empty `output_neuron` means the same as `neuron`; a different one builds a
+    `MultiNeuronModel`. `params` /
     `output_params` are the models' keyword arguments. `recurrent` connects the
     (single) hidden layer to itself (`self_connections` decides the diagonal).
 
