@@ -47,7 +47,7 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 from ._segment import _explicit_tableau, solver_init, solver_step
 from ._engine import AbstractEngine
 from ._loop import saved_while_loop
-from ._simulate import _nonnegative, _obs_times
+from ._simulate import _nonnegative
 from .simulation import Outcome, Recorders
 
 if TYPE_CHECKING:
@@ -419,10 +419,47 @@ class _Carry(NamedTuple):
     log_j: Int[Array, " capacity"]
     count: Int[Array, ""]
     first: Float[Array, " pop"]
-    observations: Float[Array, "n_times n_out channels"]
-    obs_done: Bool[Array, "n_out n_times"]
+    observations: Float[Array, "n_times n_out channels"]  # in time order (`_Observing`)
+    obs_ptr: Int[Array, " n_out"]  # each output's next observation
     trains: Float[Array, "n_out train"]
     train_count: Int[Array, " n_out"]
+
+
+class _Observing(NamedTuple):
+    """The observation times in time order, visited by each output with a pointer.
+
+    `times`: sorted; `order[k]`: the position in the given times of `times[k]`;
+    `next[k]`: the first index past every time equal to `times[k]`; `first[k]`: the
+    first index equal to `times[k]` (tied times are observed once, at the first).
+    """
+
+    times: Float[Array, " n_obs"]
+    order: Int[Array, " n_obs"]
+    next: Int[Array, " n_obs"]
+    first: Int[Array, " n_obs"]
+
+    @classmethod
+    def of(cls, obs_times: Float[Array, " n_obs"] | None, dtype) -> _Observing:
+        obs_times = jnp.zeros((0,), dtype) if obs_times is None else obs_times
+        order = jnp.argsort(obs_times, stable=True)
+        times = obs_times[order]
+        key = jax.lax.stop_gradient(times)
+        return cls(times, order, *(jnp.searchsorted(key, key, side=side).astype(jnp.int32)
+                                   for side in ("right", "left")))
+
+    def due(self, ptr: Int[Array, " k"]) -> Float[Array, " k"]:
+        """The time of the observation at `ptr` (`inf` past the last)."""
+        n = len(self.times)
+        if not n:
+            return jnp.full(ptr.shape, jnp.inf, self.times.dtype)
+        return jnp.where(ptr < n, self.times[jnp.minimum(ptr, n - 1)], jnp.inf)
+
+    def after(self, ptr: Int[Array, " k"]) -> Int[Array, " k"]:
+        """The pointer once the observation at `ptr` (and those tied with it) is made."""
+        return self.next[jnp.minimum(ptr, len(self.times) - 1)]
+
+    def in_given_order(self, observations: Float[Array, "n_obs n_out channels"]):
+        return observations[self.first][jnp.argsort(self.order)]
 
 
 class _Events(NamedTuple):
@@ -436,13 +473,14 @@ class _Layer:
     """One layer's loop over the population `pop` (the layer's neurons, or every
     neuron with the others idle when the model cannot be restricted to a layer)."""
 
-    def __init__(self, net: EvNN, members: np.ndarray, recorders: Recorders, t_end, steps: _Grid | _Adaptive):
+    def __init__(self, net: EvNN, members: np.ndarray, recorders: Recorders, obs: _Observing, t_end,
+                 steps: _Grid | _Adaptive):
         n = net.n_neurons
         model = net.neuron_model.subset(members, n, n + net.in_size)
         self.pop = np.arange(n) if model is None else np.asarray(members)
         self.model = net.neuron_model if model is None else model
         self.active = np.isin(self.pop, members)
-        self.members, self.net, self.recorders, self.t_end = members, net, recorders, t_end
+        self.members, self.net, self.recorders, self.obs, self.t_end = members, net, recorders, obs, t_end
         self.capacity = layer_capacity(net, len(members))
         outs = np.asarray(net.output_indices)
         self.out_pos = np.flatnonzero(np.isin(self.pop, outs) & self.active)  # in pop
@@ -470,7 +508,7 @@ class _Layer:
         done = (c.t >= self.t_end) | ~jnp.asarray(self.active)
         if self.recorders.stop_at_first_output and len(self.out_pos):
             pos = self.out_pos
-            spiked = jnp.isfinite(c.first[pos]) & jnp.all(c.obs_done[self.out_slot], axis=1)
+            spiked = jnp.isfinite(c.first[pos]) & (c.obs_ptr[self.out_slot] >= len(self.obs.next))
             done = done.at[pos].set(done[pos] | spiked)
         return done
 
@@ -484,12 +522,12 @@ class _Layer:
         idx = jnp.minimum(c.ptr, ev.times.shape[1] - 1)
         t_ev = jnp.where(c.ptr < ev.times.shape[1], ev.times[rows, idx], jnp.inf)
         nxt = self.steps.next_time(c.t, c.h)
-        obs_times = _obs_times(self.recorders, dtype)
-        pending = jnp.where(c.obs_done[slot], jnp.inf, obs_times[None])
-        t_obs = jnp.full((m,), jnp.inf, dtype).at[pos].set(jnp.min(pending, axis=1, initial=jnp.inf))
+        due_obs = self.obs.due(c.obs_ptr[slot])
+        t_obs = jnp.full((m,), jnp.inf, dtype).at[pos].set(due_obs)
         # `where`, not `minimum`: at a tie the derivative goes wholly to the arrival
-        # time (a tied `minimum` would split it between the arrival and the grid point).
-        tau = jnp.minimum(jnp.minimum(nxt, t_obs), self.t_end)
+        # or observation time (a tied `minimum` would split it with the grid point).
+        tau = jnp.minimum(nxt, self.t_end)
+        tau = jnp.where(t_obs <= tau, t_obs, tau)
         tau = jnp.where(t_ev <= tau, t_ev, tau)
         tau = jnp.where(act & (tau >= c.t), tau, c.t)  # a tie takes the arrival's derivative
         dt = tau - c.t
@@ -507,12 +545,14 @@ class _Layer:
         # (a crossing at an observation time, `t_x = tau`, is observed there too: the
         # left limit is the state at the crossing, before the reset)
         reached = act & ok & ~crossed
-        hit = (reached | crossed)[pos, None] & ~c.obs_done[slot] & (obs_times[None] <= t[pos, None])
-        observed = model.observe(_select(crossed, y_x, st.y1))[pos]  # padded to the widest model
-        observed = jnp.pad(observed, ((0, 0), (0, c.observations.shape[-1] - observed.shape[-1])))
-        observations = c.observations.at[:, slot].set(
-            jnp.where(hit.T[:, :, None], observed[None], c.observations[:, slot])
-        )
+        observations, obs_ptr = c.observations, c.obs_ptr
+        if len(pos) and len(self.obs.next):
+            hit = (reached | crossed)[pos] & (due_obs <= t[pos])
+            observed = model.observe(_select(crossed, y_x, st.y1))[pos]  # padded to the widest model
+            observed = jnp.pad(observed, ((0, 0), (0, observations.shape[-1] - observed.shape[-1])))
+            row = jnp.where(hit, c.obs_ptr[slot], len(self.obs.next))
+            observations = observations.at[row, slot].set(observed, mode="drop")
+            obs_ptr = obs_ptr.at[slot].set(jnp.where(hit, self.obs.after(c.obs_ptr[slot]), c.obs_ptr[slot]))
 
         due = reached & (tau == t_ev)
         source = ev.source[rows, idx]
@@ -524,7 +564,7 @@ class _Layer:
 
         at = jnp.where(spiked, jnp.minimum(c.count + jnp.cumsum(spiked) - 1, self.capacity), self.capacity)
         trains, train_count = c.trains, c.train_count
-        if self.recorders.train_length:
+        if self.recorders.train_length and len(pos):
             k = jnp.where(spiked[pos], train_count[slot], self.recorders.train_length)
             trains = trains.at[slot, k].set(t[pos], mode="drop")
             train_count = train_count.at[slot].add(spiked[pos].astype(jnp.int32))
@@ -539,7 +579,7 @@ class _Layer:
             count=c.count + jnp.sum(spiked, dtype=jnp.int32),
             first=jnp.where(spiked & jnp.isinf(c.first), t, c.first),
             observations=observations,
-            obs_done=c.obs_done.at[slot].set(c.obs_done[slot] | hit),
+            obs_ptr=obs_ptr,
             trains=trains,
             train_count=train_count,
         )
@@ -555,23 +595,26 @@ class _Layer:
         """
         c = self.init(c)
         most, saved = bound
-        size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c)) - c.log_t.size - c.log_j.size
+        size = sum(leaf.size for leaf in jax.tree_util.tree_leaves(c)) - sum(
+            leaf.size for leaf in jax.tree_util.tree_leaves(_buffers(c)))
         if most <= _MAX_SAVED and most * size <= _SAVE_ALL:
             saved = most
         c = saved_while_loop(
             lambda c: jnp.any(~self.finished(c)),
             lambda c: self.iteration(events, c),
-            c, max_steps=most, saved=min(saved, _MAX_SAVED), buffers=_log,
+            c, max_steps=most, saved=min(saved, _MAX_SAVED), buffers=_buffers,
         )
         return c._replace(log_t=c.log_t[: self.capacity], log_j=c.log_j[: self.capacity])
 
 
-def _log(c: _Carry):
-    """The spike log, as the loop's write-only buffers: every slot is written once and
-    never read inside the loop, so the loop need not save it per iteration. (The spare
-    last slot, which non-spiking neurons overwrite, breaks the write-once rule; it is
-    cut off after the loop, so its cotangent is zero and its gradient never read.)"""
-    return c.log_t, c.log_j
+def _buffers(c: _Carry):
+    """The spike log, observations and spike trains: the loop's write-only buffers.
+    Every slot is written at most once (the others' writes drop out of range) and
+    never read inside the loop, so the loop need not save them per iteration. (The
+    log's spare last slot, which non-spiking neurons overwrite, breaks the write-once
+    rule; it is cut off after the loop, so its cotangent is zero and its gradient
+    never read.)"""
+    return c.log_t, c.log_j, c.observations, c.trains
 
 
 def _select(pred, a, b):
@@ -627,17 +670,18 @@ def simulate_layered(net: EvNN, in_spike_times, recorders: Recorders, t_end=None
     c = _Carry(
         t=None, h=None, retook=None, y=None, ptr=None, log_t=None, log_j=None, count=None, first=None,
         observations=jnp.zeros((n_obs, len(outs), channels), dtype),
-        obs_done=jnp.zeros((len(outs), n_obs), bool),
+        obs_ptr=jnp.zeros((len(outs),), jnp.int32),
         trains=jnp.full((len(outs), recorders.train_length), jnp.inf, dtype),
         train_count=jnp.zeros((len(outs),), jnp.int32),
     )
     steps = step_sizes(net)
+    obs = _Observing.of(recorders.obs_times, dtype)
     received, logs = [inputs], []
     first = jnp.full((n,), jnp.inf, dtype)
     out_clock = jnp.full((len(outs),), net.t0, dtype)  # where each output's simulation ended
     for depth, members in enumerate(layers(wmask, n)):
         feeds = [s for s in received if wmask[s.rows][:, members].any()]
-        layer = _Layer(net, members, recorders, t_end, steps)
+        layer = _Layer(net, members, recorders, obs, t_end, steps)
         events = _events(net, feeds, layer.pop)
         span = net.max_solver_time - net.t0
         # a usual trial: one arrival per source row, a few spikes per neuron
@@ -648,6 +692,7 @@ def simulate_layered(net: EvNN, in_spike_times, recorders: Recorders, t_end=None
         out_clock = out_clock.at[layer.out_slot].set(c.t[layer.out_pos])
         received.append(_Spikes(c.log_t, jnp.maximum(c.log_j, 0), members))
         logs.append((c.log_t, c.log_j, c.count))
+    c = c._replace(observations=obs.in_given_order(c.observations))
     result = _result(recorders, c, first, out_clock, logs, t_end)
     if recorders.log_length:
         result = eqx.error_if(

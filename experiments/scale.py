@@ -46,7 +46,8 @@ def measure(config: str, hidden: int, batch: int, repeats: int) -> dict:
     import numpy as np
 
     from eventax.config import load_config
-    from eventax.train.build import build_loss, build_network, load_dataset
+    from eventax.data import load_dataset
+    from eventax.train.build import build_loss, build_network
 
     cfg = load_config(ROOT / config, [f"model.hidden=[{hidden}]"])
     data = load_dataset(cfg.data)
