@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import diffrax as dfx
 import equinox as eqx
+import equinox.internal as eqxi
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .evnn import EvNN
 
 _MAX_NEWTON = 32
+_NEWTON_UNROLLED = 3  # Newton iterations taken before testing for convergence (usually 3)
 # With adaptive steps, a step holding a crossing is retaken to end this factor
 # past it (relative to the step's start).
 _RETAKE = 1.01
@@ -264,10 +266,13 @@ def _root(st: _Step, hi, wanted):
         return s_next, lo, hi, found, done | (jnp.abs(s_next - s) <= tol), k + 1
 
     def running(c):
-        return (c[5] < _MAX_NEWTON) & jnp.any(~c[4])
+        # (`unvmap_any`: under `vmap` one loop for the batch, with no per-sample selects)
+        return (c[5] < _MAX_NEWTON) & eqxi.unvmap_any(~c[4])
 
-    init = (s, jnp.zeros_like(hi), hi, v_hi >= 0, ~wanted, jnp.asarray(0))
-    s, _, _, found, _, _ = jax.lax.while_loop(running, body, init)
+    c = (s, jnp.zeros_like(hi), hi, v_hi >= 0, ~wanted, jnp.asarray(0))
+    for _ in range(_NEWTON_UNROLLED):  # (one fused kernel; the loop rarely runs after them)
+        c = body(c)
+    s, _, _, found, _, _ = jax.lax.while_loop(running, body, c)
     return s, found
 
 
