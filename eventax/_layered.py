@@ -530,10 +530,12 @@ class _Layer:
         due_obs = self.obs.due(c.obs_ptr[slot])
         t_obs = jnp.full((m,), jnp.inf, dtype).at[pos].set(due_obs)
         # `where`, not `minimum`: at a tie the derivative goes wholly to the arrival
-        # or observation time (a tied `minimum` would split it with the grid point).
+        # or observation time (a tied `minimum` would split it with the grid point);
+        # an observation tied with an arrival takes it (it is made before the arrival
+        # lands, which then keeps its own derivative: `deliver`).
         tau = jnp.minimum(nxt, self.t_end)
-        tau = jnp.where(t_obs <= tau, t_obs, tau)
         tau = jnp.where(t_ev <= tau, t_ev, tau)
+        tau = jnp.where(t_obs <= tau, t_obs, tau)
         tau = jnp.where(act & (tau >= c.t), tau, c.t)  # a tie takes the arrival's derivative
         dt = tau - c.t
 
@@ -560,6 +562,15 @@ class _Layer:
             obs_ptr = obs_ptr.at[slot].set(jnp.where(hit, self.obs.after(c.obs_ptr[slot]), c.obs_ptr[slot]))
 
         due = reached & (tau == t_ev)
+        if len(pos) and len(self.obs.next):
+            # An arrival at an observation's time: the clock has that time's derivative;
+            # a step of length `t_ev - t` (zero) along the step's end slope `f1 / dt`
+            # gives the arrival its own (not where the step had length zero).
+            # (both `where`s: an unused `inf - t` or `1 / 0` would make the gradient NaN)
+            tied = due & (dt > 0)
+            lag = jnp.where(tied, t_ev - t, 0.0) / jnp.where(tied, dt, 1.0)
+            y = jax.tree_util.tree_map(lambda yl, fl: yl + _scaled(lag, yl).astype(yl.dtype) * fl, y, st.f1)
+            t = jnp.where(due, t_ev, t)
         source = ev.source[rows, idx]
         targets = jnp.arange(m)
         y = model.input_spike(y, source, targets, due & jnp.asarray(self.wmask)[source, targets])

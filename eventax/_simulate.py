@@ -94,7 +94,10 @@ def _iteration(net: EvNN, c: LoopCarry, recorders: Recorders, t_end, outs) -> Lo
     n = net.n_neurons
     _, t_arrival = c.buffer.next()
     t_obs = jnp.min(jnp.where(c.obs_done, jnp.inf, _obs_times(recorders, net.dtype)), initial=jnp.inf)
-    t_stop = jnp.maximum(jnp.minimum(jnp.minimum(t_arrival, t_obs), t_end), c.t)
+    # (an observation tied with an arrival takes the derivative: it is made first, and
+    # the arrival keeps its own through `late` below; a tied `minimum` would split it)
+    t_stop = jnp.minimum(t_arrival, t_end)
+    t_stop = jnp.maximum(jnp.where(t_obs <= t_stop, t_obs, t_stop), c.t)
     t, y, event, failed = segment(net, c.y, c.t, t_stop)
 
     # (the left limit: a crossing at an observation time is observed before its reset)

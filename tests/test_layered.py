@@ -127,6 +127,29 @@ def test_observation_times_in_any_order_with_ties(x64):
         np.testing.assert_allclose(d_fast[k], fd, rtol=1e-5)
 
 
+@pytest.mark.parametrize("engine", ["layered", "loop"])
+def test_an_observation_tied_with_an_arrival(x64, engine):
+    """An observation at an input arrival's time is the left limit (before the arrival
+    lands); its derivative with respect to the observation time is the left one
+    (second-order backward differences, h = 1e-4: error ~1e-8), and a later
+    observation's derivative with respect to that arrival time stays the smooth one
+    (central differences). A tied `minimum` once split the derivative between them."""
+    net = _net(engine, layers_=(2,), max_event_steps=2000)
+    x = jnp.asarray(X)  # (an arrival at 3.5)
+
+    def observed(times, x, k):
+        return jnp.sum(net.state_at_t(x, times)[:, k] ** 2)
+
+    times = jnp.array([3.5, 10.0])
+    d_time = eqx.filter_jit(jax.grad(observed))(times, x, 0)[0]
+    h = 1e-4
+    g = [observed(times.at[0].add(-j * h), x, 0) for j in range(3)]
+    np.testing.assert_allclose(d_time, (3 * g[0] - 4 * g[1] + g[2]) / (2 * h), rtol=1e-6)
+    d_input = eqx.filter_jit(jax.grad(observed, argnums=1))(times, x, 1)[1, 0]
+    fd = (observed(times, x.at[1, 0].add(h), 1) - observed(times, x.at[1, 0].add(-h), 1)) / (2 * h)
+    np.testing.assert_allclose(d_input, fd, rtol=1e-6)
+
+
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
 @pytest.mark.parametrize("engine", ["layered", "loop"])
 def test_state_is_recorded_at_an_outputs_spike_time(x64, engine, dtype):
