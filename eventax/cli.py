@@ -22,7 +22,8 @@ def main(argv=None) -> int:
 
     p = sub.add_parser("train", help="train one config")
     p.add_argument("config")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config keys")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override config keys (repeatable: every --set counts)")
     p.add_argument("--out", help="run directory (default runs/<name>/seed<seed>)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("sweep", help="train one config for several seeds and tabulate")
     p.add_argument("config")
     p.add_argument("--seeds", nargs="+", type=int, required=True)
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", help="sweep directory (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue the sweep in --out from its checkpoint")
     p.add_argument("--quiet", action="store_true")

@@ -148,6 +148,18 @@ def test_cli_reports_config_errors(tmp_path, capsys):
     assert "optim.learning_rate" in err and "Valid keys" in err
 
 
+def test_cli_reads_every_set_flag(tmp_path, capsys):
+    """`--set a=1 --set b=2` applies both (argparse's default kept only the last, so
+    the first override was silently dropped): the first, misspelt key is reported."""
+    p = tmp_path / "c.toml"
+    p.write_text('name = "x"\n')
+    args = ["--set", "optim.learning_rate=0.1", "--set", "optim.step_size=0.1"]
+    assert cli_main(["train", str(p), "--out", str(tmp_path / "r"), *args]) == 2
+    assert "optim.learning_rate" in capsys.readouterr().err
+    assert cli_main(["sweep", str(p), "--seeds", "0", "--out", str(tmp_path / "s"), *args]) == 2
+    assert "optim.learning_rate" in capsys.readouterr().err
+
+
 def test_cli_reports_a_failed_simulation_in_one_line(tmp_path, capsys):
     """A check that fails inside the compiled simulation (here more spikes than
     `layer_capacity`) ends the command with its one-line message, not a traceback."""
