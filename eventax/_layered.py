@@ -259,7 +259,8 @@ def _root(st: _Step, hi, wanted):
         found = found | (~done & (v >= 0))
         lo, hi = jnp.where(v < 0, s, lo), jnp.where(v < 0, hi, s)
         newton = s - v / jnp.where(slope > 0, slope, 1.0)
-        ok = (slope > 0) & (newton >= lo) & (newton <= hi)
+        # (a finite slope only: an infinite one gives a zero step that looks converged)
+        ok = (slope > 0) & (slope < jnp.inf) & (newton >= lo) & (newton <= hi)
         # A converged neuron keeps its root: the others' iterations must not move it
         # (and a batch must give what each sample gives alone).
         s_next = jnp.where(done, s, jnp.where(ok, newton, 0.5 * (lo + hi)))

@@ -358,11 +358,15 @@ class BracketedNewton(optx.AbstractRootFinder):
         # A Newton step inside the bracket is taken if it at least halves the step
         # before last (else the iteration is not converging fast: bisect), or if it
         # is already below the tolerance (converged; float noise in `g` near the
-        # root would otherwise trigger bisection there).
+        # root would otherwise trigger bisection there). Only a finite non-zero
+        # derivative makes a Newton step: an infinite one would give a zero step,
+        # "converged" at a point that is no root (seen with float32 under
+        # `XLA_FLAGS=--xla_backend_optimization_level=0 --xla_cpu_use_fusion_emitters=false`,
+        # where the derivative of `max_k spike_condition_k` came out as inf).
         tol = self.atol + self.rtol * jnp.abs(y)
         small = jnp.abs(newton_dx) < tol
         use_newton = (
-            jnp.isfinite(newton) & (newton >= lower) & (newton <= upper)
+            jnp.isfinite(dg) & (dg != 0) & jnp.isfinite(newton) & (newton >= lower) & (newton <= upper)
             & ((jnp.abs(2 * newton_dx) <= state.dx_old) | small)
         )
         mid = lower + 0.5 * (upper - lower)

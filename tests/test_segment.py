@@ -36,3 +36,29 @@ def test_crossing_neuron_sets_the_time_scale_of_the_root_find():
     v_b, slope_b = float(y_prev[0][1]), float((y1[0][1] - y_prev[0][1]) / dt)
     expected = t0 + (1.0 - v_b) / slope_b
     assert abs(float(t_root) - expected) < 1e-5
+
+
+def test_bracketed_newton_never_stops_on_an_infinite_derivative():
+    """A derivative that comes out infinite (as the jvp of `max_k cond_k` did in one
+    XLA build) made the Newton step zero, which the root finder took for convergence
+    at a point that was no root. Here `f(t) = t - 0.3` on `[0, 1]` reports an infinite
+    derivative for `t > 0.5`: the first iterate (the bracket's upper end) lies there.
+    The root must still be found, to the tolerance (1e-6 on a float32 scale of 1)."""
+    import jax
+    import optimistix as optx
+
+    from eventax._segment import BracketedNewton
+
+    @jax.custom_jvp
+    def f(t):
+        return t - 0.3
+
+    @f.defjvp
+    def f_jvp(primals, tangents):
+        (t,), (dt,) = primals, tangents
+        return f(t), jnp.where(t > 0.5, jnp.inf, 1.0) * dt
+
+    sol = optx.root_find(lambda t, _: f(t), BracketedNewton(rtol=0.0, atol=1e-6), jnp.float32(1.0),
+                         options={"lower": jnp.float32(0.0), "upper": jnp.float32(1.0)}, throw=False)
+    assert sol.result == optx.RESULTS.successful
+    assert abs(float(sol.value) - 0.3) < 1e-6
