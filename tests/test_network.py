@@ -5,7 +5,8 @@ must agree with each other: the trains' first entries are the first spikes, the
 trains are the spike log's entries of each output, and `until` cuts both. Exact
 equality where one program records both; a relative 1e-6 (a few float32 ulp)
 between two programs that take the same steps (XLA may order their arithmetic
-differently).
+differently: a forward function is compiled on its own, without the outputs it
+does not return).
 """
 
 import jax
@@ -65,13 +66,17 @@ def test_until_ends_the_trial(net):
 def test_forward_functions_are_runs(net):
     times = jnp.array([4.0, 12.0])
     observed = net.run(X, obs_times=times)
-    np.testing.assert_array_equal(np.asarray(net.state_at_t(X, times)), np.asarray(observed.states))
+    # Two programs: a few-ulp difference of an O(1) state early on is an absolute one
+    # later (a membrane near 0 after a reset), hence atol as in test_semantics.
+    np.testing.assert_allclose(np.asarray(net.state_at_t(X, times)), np.asarray(observed.states),
+                               rtol=1e-6, atol=1e-5)
     logged = net.run(X, max_spikes=200)
     rec = net.record(X, 200)
-    np.testing.assert_array_equal(np.asarray(rec.times), np.asarray(logged.spikes.times))
+    np.testing.assert_allclose(np.asarray(rec.times), np.asarray(logged.spikes.times), rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(rec.neurons), np.asarray(logged.spikes.neurons))
     first = np.asarray(net.run(X, stop_at_first_output=True).first_spikes)
-    np.testing.assert_array_equal(np.asarray(net.ttfs(X)), np.where(np.isinf(first), net.output_no_spike_value, first))
+    np.testing.assert_allclose(np.asarray(net.ttfs(X)), np.where(np.isinf(first), net.output_no_spike_value, first),
+                               rtol=1e-6)
 
 
 def test_bad_run_arguments_name_themselves(net):

@@ -9,6 +9,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
@@ -17,9 +18,16 @@ def _python_blocks():
     return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_quickstart_block_runs_spikes_and_gives_nonzero_finite_gradients():
+@pytest.fixture(scope="module")
+def quickstart():
+    """The namespace after the quickstart block (run once: it compiles for ~30 s)."""
     ns = {}
     exec(_python_blocks()[0], ns)
+    return ns
+
+
+def test_quickstart_block_runs_spikes_and_gives_nonzero_finite_gradients(quickstart):
+    ns = quickstart
     assert ns["t_first"].shape == (3,)
     assert ns["batch"].shape == (2, 3)
     leaves = [ns["grads"].neuron_model.weights, ns["grads"].neuron_model.ic]
@@ -28,9 +36,8 @@ def test_quickstart_block_runs_spikes_and_gives_nonzero_finite_gradients():
     assert bool(jnp.all(jnp.isfinite(ns["t_first"]))) and float(jnp.abs(leaves[0]).sum()) > 0
 
 
-def test_surrogate_block_runs_on_the_quickstart_network():
-    ns = {}
-    exec(_python_blocks()[0], ns)
+def test_surrogate_block_runs_on_the_quickstart_network(quickstart):
+    ns = dict(quickstart)
     exec(_python_blocks()[1], ns)
     assert ns["t_grid"].shape == (3,)
     gs, ge = ns["g_surrogate"].net.neuron_model.weights, ns["g_exact"].neuron_model.weights
