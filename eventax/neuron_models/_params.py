@@ -160,14 +160,24 @@ class SynapseInit:
 _POSITIONAL = ("self", "key", "n_neurons", "in_size", "wmask")
 
 
+def _generated(cls: type, init) -> bool:
+    """Whether `init` is the dataclass-generated constructor of `cls` (it takes the fields)."""
+    if not dataclasses.is_dataclass(cls):
+        return False
+    fields = [f.name for f in dataclasses.fields(cls) if f.init]
+    return set(list(inspect.signature(init).parameters)[1:]) == set(fields)
+
+
 def unknown_keywords(model: type, unknown: list[str], shared: list[str]) -> str:
     """The message for constructor keywords that `model` does not take, with close matches."""
     valid = []
     for cls in model.__mro__:  # (a wrapper's own keywords, then the wrapped model's)
-        if "__init__" in vars(cls):
-            for p in inspect.signature(cls.__init__).parameters.values():
-                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _POSITIONAL + tuple(valid):
-                    valid.append(p.name)
+        init = vars(cls).get("__init__")
+        if init is None or _generated(cls, init):
+            continue  # (a dataclass `__init__`, e.g. `CurrentSynapses`', takes fields such as `weights`)
+        for p in inspect.signature(init).parameters.values():
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in _POSITIONAL + tuple(valid):
+                valid.append(p.name)
     valid += shared
     hints = []
     for name in unknown:

@@ -61,6 +61,16 @@ def test_unknown_keywords_are_named_with_the_closest_match(build, match):
         build()
 
 
+def test_the_keywords_listed_are_constructor_keywords():
+    """The list names what the constructor takes, not fields of a base class's
+    generated `__init__` (`weights` and `input_channel` were listed)."""
+    with pytest.raises(ValueError) as error:
+        ex.LIF(KEY, N, IN, MASK, tmen=5.0)
+    listed = str(error.value).split("it takes ")[1].rstrip(".").split(", ")
+    assert listed == ["thresh", "tsyn", "tmem", "vreset", "trainable", "dtype", "wlim", "wmean", "init_weights",
+                      "fan_in_mode", "blim", "bmean", "init_bias"]
+
+
 class _UserModel(ex.LIF):
     """(LIF's dynamics; its own constructor takes the shared keywords, as the README shows)."""
 
