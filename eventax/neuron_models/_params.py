@@ -75,12 +75,19 @@ def check_wmask(wmask, n_neurons, in_size):
     return wmask != 0
 
 
-def draw_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, fan_in_mode=None):
+def draw_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, fan_in_mode=None, drive=0.0,
+                 n_neurons=None):
     """Weights of shape `(n_neurons + in_size, n_neurons)`, zero where `wmask` is.
 
     `init_weights` (scalar or full array) wins; otherwise uniform on
     `wmean ± wlim/2`, scaled per postsynaptic neuron by `1/sqrt(fan_in)`
-    (`fan_in_mode="sqrt"`) or `1/fan_in` (`"linear"`).
+    (`fan_in_mode="sqrt"`) or `1/fan_in` (`"linear"`), plus `drive / n` on each
+    of a neuron's `n` driving synapses, so that its incoming weights sum to `drive`
+    on average whatever its fan-in. Driving synapses: all, in a feed-forward
+    network (see `feed_forward`); else only those from the inputs, so that the
+    recurrent ones stay centred on `wmean` (a positive recurrent drive runs away).
+    (`n_neurons`: where the columns are several targets per neuron, e.g. dendrites,
+    numbered neuron by neuron; default one per column.)
     """
     mask = np.asarray(wmask, dtype=bool)
     if init_weights is not None:
@@ -93,7 +100,22 @@ def draw_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, 
     w = jax.random.uniform(key, mask.shape, dtype, wmean - wlim / 2, wmean + wlim / 2)
     fan_in = np.maximum(mask.sum(axis=0), 1)
     scale = {None: np.ones_like(fan_in, float), "sqrt": 1 / np.sqrt(fan_in), "linear": 1 / fan_in}
-    return w * jnp.asarray(scale[fan_in_mode] * mask, dtype=dtype)
+    w = w * jnp.asarray(scale[fan_in_mode] * mask, dtype=dtype)
+    if drive:
+        n = mask.shape[1] if n_neurons is None else n_neurons
+        driven = mask.copy()
+        if not feed_forward(mask[:n].reshape(n, n, -1).any(axis=-1)):
+            driven[:n] = False
+        w = w + jnp.asarray(drive * driven / np.maximum(driven.sum(axis=0), 1), dtype=dtype)
+    return w
+
+
+def feed_forward(square) -> bool:
+    """Whether no connection goes from a neuron to itself or to one of lower index
+    (`square`, the `(n_neurons, n_neurons)` part of a `wmask`, strictly upper
+    triangular), so that the network has no loop; an `FFEvNN` numbers its layers
+    in order and always is."""
+    return not np.any(np.tril(np.asarray(square, bool)))
 
 
 def draw_bias(key, n_neurons, dtype, *, blim=None, bmean=0.0, init_bias=None):
@@ -116,6 +138,7 @@ class SynapseInit:
     |---|---|---|
     | `wlim`, `wmean` | the model's scale, 0 | weights uniform on `wmean ± wlim/2` |
     | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` (or `"linear"`: `1/fan_in`) |
+    | `drive` | the model's, if `wlim`, `wmean` are unset; else 0 | mean sum of a neuron's input weights, added evenly (see `draw_weights`) |
     | `init_weights` | None | weights given (scalar or full array; wins over `wlim`) |
     | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
     | `init_bias` | None | bias currents given (scalar or `(n_neurons,)`) |
@@ -128,11 +151,14 @@ class SynapseInit:
     blim: float | None = None
     bmean: float = 0.0
     init_bias: Any = None
+    drive: float = 0.0
 
     @classmethod
-    def of(cls, model: type, default_wlim: float, keywords: dict[str, Any]) -> SynapseInit:
+    def of(cls, model: type, default_wlim: float, keywords: dict[str, Any], default_drive: float = 0.0) -> SynapseInit:
         """From a model constructor's remaining `keywords`; unset `wlim` and
-        `init_weights` give `wlim = default_wlim` with the `"sqrt"` fan-in scale.
+        `init_weights` give `wlim = default_wlim` with the `"sqrt"` fan-in scale, and
+        `drive = default_drive` unless `wmean` or `drive` is set: the model's default
+        initialisation, which should make a small network spike on typical inputs.
         Raises `ValueError` naming any keyword that is neither the model's nor these."""
         known = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(keywords) - set(known))
@@ -141,12 +167,14 @@ class SynapseInit:
         init = cls(**keywords)
         if init.wlim is None and init.init_weights is None:
             init = dataclasses.replace(init, wlim=default_wlim, fan_in_mode=init.fan_in_mode or "sqrt")
+            if not {"wmean", "drive"} & set(keywords):
+                init = dataclasses.replace(init, drive=default_drive)
         return init
 
-    def weights(self, key, wmask, dtype):
+    def weights(self, key, wmask, dtype, n_neurons=None):
         return draw_weights(
             key, wmask, dtype, wlim=self.wlim, wmean=self.wmean, init_weights=self.init_weights,
-            fan_in_mode=self.fan_in_mode,
+            fan_in_mode=self.fan_in_mode, drive=self.drive, n_neurons=n_neurons,
         )
 
     def bias(self, key, n_neurons: int, dtype):

@@ -37,7 +37,8 @@ class ALIF(CurrentSynapses):
     | `ta` | 100 | adaptation time constant (> 0) |
     | `vreset` | 0 | reset potential (< thresh) |
 
-    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 thresh`).
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 thresh`,
+    `drive` default `12 thresh`).
 
     Unlike eventax 0.1.0 (threshold jump `beta/ta`, input jumps `v`), the jump
     is `beta` and inputs enter through the synaptic current.
@@ -91,7 +92,8 @@ class ALIF(CurrentSynapses):
             raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
         if not jnp.all(self.param(self.beta) >= 0):
             raise ValueError(f"`beta` must be non-negative (the threshold only rises); got {beta}.")
-        init = SynapseInit.of(type(self), 4.0 * float(jnp.max(self.param(self.thresh))), synapses)
+        scale = 4.0 * float(jnp.max(self.param(self.thresh)))
+        init = SynapseInit.of(type(self), scale, synapses, default_drive=3.0 * scale)
         self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:

@@ -71,8 +71,8 @@ class DendriticNeuron(NeuronModel):
     | `v1`, `v2` | 1, 0.1 | activation midpoint, slope (> 0) |
     | `v3`, `v4` | 1.3, 0.1 | inactivation midpoint (> v1), slope (> 0) |
 
-    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 v1`; the fan-in
-    is counted per dendrite).
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 v1`, `drive`
+    default `16 v1`; the fan-in and the drive are per dendrite).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tden", "tdca", "tmem")
@@ -147,7 +147,8 @@ class DendriticNeuron(NeuronModel):
         mask = check_wmask(wmask, n, in_size)[:, :, None]
         mask = mask & _dendrite_onehot(dendrite_map, n + in_size, n, nd)
         self.dendrite_mask = None if dendrite_map is None else Constant(mask)
-        init = SynapseInit.of(type(self), 4.0 * float(np.max(np.asarray(self.param(self.v1)))), synapses)
+        scale = 4.0 * float(np.max(np.asarray(self.param(self.v1))))
+        init = SynapseInit.of(type(self), scale, synapses, default_drive=4.0 * scale)
         self.weights = _dendritic_weights(key, mask, dtype, init)
         self.ic = init.bias(random.fold_in(key, 1), n, dtype)
 
@@ -231,7 +232,7 @@ def _dendritic_weights(key, mask, dtype, synapses: SynapseInit):
             )
         init = np.broadcast_to(init, mask.shape).reshape(n_pre, n * nd)
     flat = dataclasses.replace(synapses, init_weights=init)
-    return flat.weights(key, mask.reshape(n_pre, n * nd), dtype).reshape(mask.shape)
+    return flat.weights(key, mask.reshape(n_pre, n * nd), dtype, n_neurons=n).reshape(mask.shape)
 
 
 def _dendrite_onehot(dendrite_map, n_pre, n, nd):

@@ -48,7 +48,8 @@ class EIF(CurrentSynapses):
     | `vreset` | 0.0 | reset potential (< `v_peak`) |
     | `v_peak` | `vT + 5 deltaT` | spike cut-off |
 
-    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 |vT - EL|`).
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 |vT - EL|`,
+    `drive` default `16 |vT - EL|`).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
@@ -108,7 +109,7 @@ class EIF(CurrentSynapses):
             )
 
         scale = 4.0 * float(np.max(np.abs(np.asarray(self.param(self.vT)) - self.param(self.EL))))
-        init = SynapseInit.of(type(self), scale, synapses)
+        init = SynapseInit.of(type(self), scale, synapses, default_drive=4.0 * scale)
         self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:

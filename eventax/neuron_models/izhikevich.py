@@ -45,7 +45,7 @@ class Izhikevich(CurrentSynapses):
     | `v_thresh` | 30.0 | spike peak (cut-off), mV |
     | `tau_syn` | 5.0 | synaptic time constant, ms (> 0) |
 
-    Weights and bias: the keywords of `SynapseInit` (`wlim` default 40).
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default 40, `drive` default 40).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tau_syn", "a")
@@ -92,7 +92,7 @@ class Izhikevich(CurrentSynapses):
         if not np.all(np.asarray(self.param(self.c)) < np.asarray(self.param(self.v_thresh))):
             raise ValueError(f"`c` (reset, {c}) must be below `v_thresh` ({v_thresh}).")
 
-        init = SynapseInit.of(type(self), 40.0, synapses)
+        init = SynapseInit.of(type(self), 40.0, synapses, default_drive=40.0)
         self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], ...]:

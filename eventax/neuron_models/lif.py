@@ -18,6 +18,8 @@ class _Leaky(CurrentSynapses):
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
 
     input_channel: ClassVar[int] = 1
+    # Default `drive` in units of the default `wlim` (see `SynapseInit`).
+    drive_per_wlim: ClassVar[float] = 0.0
     network_defaults: ClassVar[dict[str, Any]] = LINEAR_NETWORK_DEFAULTS
 
     weights: Float[Array, "pre neurons"]
@@ -50,7 +52,8 @@ class _Leaky(CurrentSynapses):
         self.tmem = par("tmem", tmem, positive=True)
         if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
             raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
-        init = SynapseInit.of(type(self), 4.0 * float(jnp.max(self.param(self.thresh))), synapses)
+        scale = 4.0 * float(jnp.max(self.param(self.thresh)))
+        init = SynapseInit.of(type(self), scale, synapses, default_drive=self.drive_per_wlim * scale)
         self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
@@ -86,8 +89,11 @@ class LIF(_Leaky):
     | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
     | `vreset` | 0 | reset potential (< thresh) |
 
-    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 thresh`).
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default `4 thresh`;
+    `drive` default `12 thresh`, with which a small network spikes on Yin-Yang inputs).
     """
+
+    drive_per_wlim: ClassVar[float] = 3.0
 
     def spike_condition(self, t, y) -> Float[Array, " neurons"]:
         return y[0] - self.param(self.thresh)

@@ -43,7 +43,7 @@ class QIF(CurrentSynapses):
     |---|---|---|
     | `tsyn`, `tmem` | 5, 20 | synaptic / membrane time constant (> 0) |
 
-    Weights and bias: the keywords of `SynapseInit` (`wlim` default 4).
+    Weights and bias: the keywords of `SynapseInit` (`wlim` default 4, `drive` default 24).
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
@@ -76,7 +76,7 @@ class QIF(CurrentSynapses):
         par = Parameters(n, dtype, trainable, self.time_constants)
         self.tsyn = par("tsyn", tsyn, positive=True)
         self.tmem = par("tmem", tmem, positive=True)
-        init = SynapseInit.of(type(self), 4.0, synapses)
+        init = SynapseInit.of(type(self), 4.0, synapses, default_drive=24.0)
         self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:

@@ -23,14 +23,18 @@ CURRENT = [ex.LIF, ex.LI, ex.ALIF, ex.QIF, ex.EIF, ex.Izhikevich]
 
 @pytest.mark.parametrize("cls", CURRENT, ids=lambda c: c.__name__)
 def test_default_weights_are_uniform_within_the_scaled_width(cls):
+    """Uniform on `drive / fan_in ± wlim / (2 sqrt(fan_in))` (MASK is feed-forward:
+    neuron 0 feeds only higher-numbered neurons), with each model's defaults."""
     model = cls(KEY, N, IN, MASK)
     w = np.asarray(model.weights)
     assert np.all(w[~MASK] == 0) and np.all(w[MASK] != 0)
     fan_in = MASK.sum(axis=0)
-    defaults = {"LIF": 4.0, "LI": 4.0, "ALIF": 4.0, "QIF": 4.0, "EIF": 4.0, "Izhikevich": 40.0}
-    half = defaults[cls.__name__] / 2 / np.sqrt(fan_in)
-    assert np.all(np.abs(w) <= half[None, :] + 1e-6)
-    assert np.abs(w).max() > 0.5 * half.min()  # (36 draws: the width is used)
+    wlim = {"LIF": 4.0, "LI": 4.0, "ALIF": 4.0, "QIF": 4.0, "EIF": 4.0, "Izhikevich": 40.0}[cls.__name__]
+    drive = {"LIF": 12.0, "LI": 0.0, "ALIF": 12.0, "QIF": 24.0, "EIF": 16.0, "Izhikevich": 40.0}[cls.__name__]
+    half, centre = wlim / 2 / np.sqrt(fan_in), drive / fan_in
+    offset = np.where(MASK, w - centre[None, :], 0.0)
+    assert np.all(np.abs(offset) <= half[None, :] + 1e-5)
+    assert np.abs(offset).max() > 0.5 * half.min()  # (36 draws: the width is used)
     np.testing.assert_array_equal(np.asarray(model.ic), 0.0)
 
 
@@ -68,7 +72,7 @@ def test_the_keywords_listed_are_constructor_keywords():
         ex.LIF(KEY, N, IN, MASK, tmen=5.0)
     listed = str(error.value).split("it takes ")[1].rstrip(".").split(", ")
     assert listed == ["thresh", "tsyn", "tmem", "vreset", "trainable", "dtype", "wlim", "wmean", "init_weights",
-                      "fan_in_mode", "blim", "bmean", "init_bias"]
+                      "fan_in_mode", "blim", "bmean", "init_bias", "drive"]
 
 
 class _UserModel(ex.LIF):
