@@ -138,7 +138,7 @@ class SynapseInit:
     |---|---|---|
     | `wlim`, `wmean` | the model's scale, 0 | weights uniform on `wmean ± wlim/2` |
     | `fan_in_mode` | `"sqrt"` if `wlim` is unset | weight scale `1/sqrt(fan_in)` (or `"linear"`: `1/fan_in`) |
-    | `drive` | the model's, if `wlim`, `wmean` are unset; else 0 | mean sum of a neuron's input weights, added evenly (see `draw_weights`) |
+    | `drive` | the model's if none of `wlim`, `init_weights`, `wmean` is set; else 0 | mean sum of a neuron's input weights, added evenly (see `draw_weights`) |
     | `init_weights` | None | weights given (scalar or full array; wins over `wlim`) |
     | `blim`, `bmean` | None, 0 | bias uniform on `bmean ± blim/2` (else `bmean`) |
     | `init_bias` | None | bias currents given (scalar or `(n_neurons,)`) |
