@@ -137,9 +137,8 @@ class EvNN(AbstractNetwork):
         if not self.output_indices:
             raise ValueError("`output_neurons` selects no neuron.")
 
-        has_delays = self.delays is not None or self.axonal_delays is not None
         if buffer_capacity is None:
-            buffer_capacity = 4 * n_neurons + 16 if has_delays else n_neurons
+            buffer_capacity = 4 * n_neurons + 16 if self.use_delays else n_neurons
         check_int("buffer_capacity", buffer_capacity, 1)
         self.n_neurons, self.in_size, self.t0 = n_neurons, in_size, float(t0)
         self.max_solver_time = float(max_solver_time)
@@ -169,6 +168,12 @@ class EvNN(AbstractNetwork):
                 "(integral) coefficients and norm on an explicit Runge-Kutta solver with an "
                 "error estimate (Heun, Bosh3, Tsit5, Dopri5, ...)."
             )
+
+    @property
+    def use_delays(self) -> bool:
+        """Whether spikes arrive late: synaptic `delays` or `axonal_delays` are set
+        (also eventax 0.1.0's name)."""
+        return self.delays is not None or self.axonal_delays is not None
 
     @property
     def layered(self) -> bool:

@@ -84,7 +84,7 @@ class FixedStepNN(AbstractNetwork):
             net = net.net
         if not isinstance(net, AbstractNetwork):  # (every other network is an EvNN)
             raise ValueError(f"`net` must be an EvNN; got {type(net).__name__}.")
-        if net.delays is not None or net.axonal_delays is not None:
+        if net.use_delays:
             raise ValueError(
                 "FixedStepNN does not support synaptic or axonal delays; build the EvNN "
                 "without `init_delays`/`dlim`/`init_axonal_delays`/`axonal_dlim`."

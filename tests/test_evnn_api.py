@@ -321,3 +321,11 @@ def test_mixed_models_agree_on_defaults():
     assert agreed_defaults([ex.EIF, ex.LI]) == eif
     net = ex.FFEvNN([4, 2], 3, ex.QIF, 30.0)
     assert net.engine == "layered" and isinstance(net.stepsize_controller, dfx.PIDController)
+
+
+def test_use_delays_says_whether_delays_are_set():
+    """(eventax 0.1.0's attribute: its scripts read it.)"""
+    key = jax.random.PRNGKey(0)
+    assert not ex.FFEvNN([3], 2, ex.LIF, 10.0, key=key).use_delays
+    assert ex.FFEvNN([3], 2, ex.LIF, 10.0, key=key, init_delays=0.0).use_delays
+    assert ex.FFEvNN([3], 2, ex.LIF, 10.0, key=key, init_axonal_delays=np.zeros(5)).use_delays
