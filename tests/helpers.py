@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import diffrax
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
+import pytest
 from scipy.integrate import solve_ivp
 
 EXACT = dict(
@@ -83,6 +85,24 @@ def input_rows(x, n_neurons):
     """Input spike times `x` `(in_size, k)` (inf: no spike) as `event_driven` inputs
     `[(time, n_neurons + input)]` (input `i` is row `n_neurons + i` of the weights)."""
     return [(float(t), n_neurons + k) for k, ts in enumerate(np.asarray(x)) for t in ts if np.isfinite(t)]
+
+
+def feed_forward_mask(n_in, n_hidden, n_out):
+    """The `wmask` of `n_in` inputs -> `n_hidden` -> `n_out` neurons, all to all
+    between consecutive layers (rows: neurons, then inputs)."""
+    n = n_hidden + n_out
+    mask = np.zeros((n + n_in, n), bool)
+    mask[n:, :n_hidden] = True
+    mask[:n_hidden, n_hidden:] = True
+    return mask
+
+
+def assert_rejected(model, name, **kwargs):
+    """`model`'s constructor, given `kwargs` on top of a valid 2-neuron, 1-input call,
+    raises a `ValueError` whose message matches `name`."""
+    args = dict(key=jax.random.PRNGKey(0), n_neurons=2, in_size=1, wmask=np.ones((3, 2)))
+    with pytest.raises(ValueError, match=name):
+        model(**(args | kwargs))
 
 
 # ----------------------------------------------------------------------------- spikes

@@ -52,10 +52,14 @@ class EGRU(NeuronModel):
     | `tsyn`, `tmem` | 5, 20 | gate-current / cell time constant (> 0) |
     | `bias_u_mean`, `bias_r_mean`, `bias_z_mean` | -2, 1, 0 | bias centres |
 
-    Weights and biases of each gate: the keywords of `SynapseInit` (`wlim` default 4;
-    `blim` around the gate's bias centre); `init_weights` / `init_bias` set all three
-    gates, or per gate as a mapping `{"u": ..., "r": ..., "z": ...}` (a missing gate
-    gets the default init).
+    Weights and biases of each gate: the keywords of `SynapseInit` (`wlim` default 4,
+    `drive` default 32 on every gate: a cell of a recurrent network spikes about once
+    per 30 time units of Yin-Yang-like input; `blim` around the gate's bias centre);
+    `init_weights` / `init_bias` set all three gates, or per gate as a mapping
+    `{"u": ..., "r": ..., "z": ...}` (a missing gate gets the default init).
+    The cell is slow by design (`c` relaxes at rate `u / tmem <= 1 / tmem`): at the
+    defaults a driven cell first spikes after ~15-25 time units, so each feed-forward
+    layer of EGRUs adds about that much latency.
     """
 
     time_constants: ClassVar[tuple[str, ...]] = ("tsyn", "tmem")
@@ -103,7 +107,7 @@ class EGRU(NeuronModel):
         if "bmean" in synapses:
             raise ValueError("EGRU sets its bias centres per gate: `bias_u_mean`, `bias_r_mean`, `bias_z_mean`.")
         mask = check_wmask(wmask, n, in_size)
-        shared = SynapseInit.of(type(self), 4.0, synapses)
+        shared = SynapseInit.of(type(self), 4.0, synapses, default_drive=32.0)
         w_init = _per_gate("init_weights", init_weights)
         b_init = _per_gate("init_bias", init_bias)
         means = {"u": bias_u_mean, "r": bias_r_mean, "z": bias_z_mean}

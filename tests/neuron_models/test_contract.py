@@ -5,6 +5,11 @@ softmax cross-entropy on `-ttfs` under `vmap` gives a finite float32 loss, finit
 gradients, not all zero and non-zero for the case's named leaves, and more than
 the case's fraction of outputs spike; `save_evnn` / `load_evnn` restores the
 model class, and the loaded network gives identical ttfs and loss.
+
+The same network with the model's *default* initialisation and parameters (only
+`trainable` kept, so the compiled program is reused) must make more than half of
+its outputs spike with non-zero weight gradients: a new user's first network is
+not silent (EGRU's slow cells are checked in a recurrent network, `test_init.py`).
 Adding a model is adding one `Case` to `CASES`.
 """
 
@@ -36,6 +41,7 @@ class Case(NamedTuple):
     sizes: tuple[int, ...] = (50, 3)
     seed: int = 42  # Yin-Yang sample seed
     min_spiked_fraction: float = 0.0  # strictly more of the 8 x 3 outputs must spike
+    default_spikes: bool = True  # the network with the model's default init spikes too
 
 
 CASES = {
@@ -47,7 +53,7 @@ CASES = {
         min_spiked_fraction=0.25,
     ),
     "EIF": Case(
-        EIF, dict(tmem=5.0, tsyn=2.5, wlim=6.0, wmean=3.0, bmean=0.3, trainable=("tmem", "vT")),
+        EIF, dict(tmem=5.0, wlim=6.0, wmean=3.0, bmean=0.3, trainable=("tmem", "vT")),
         seed=0, min_spiked_fraction=0.25,
     ),
     "QIF": Case(PQIF, dict(tmem=5.0, tsyn=2.5, wlim=3.0, wmean=1.5), seed=0, min_spiked_fraction=0.25),
@@ -60,7 +66,7 @@ CASES = {
     ),
     "EGRU": Case(
         EGRU, dict(bias_u_mean=0.0, bias_z_mean=0.3, tmem=5.0, wmean=0.5, wlim=2.0, trainable=("tmem", "tsyn")),
-        ("W_u", "W_r", "W_z", "b_u", "b_z", "tmem", "tsyn"),
+        ("W_u", "W_r", "W_z", "b_u", "b_z", "tmem", "tsyn"), default_spikes=False,
     ),
 }
 
@@ -95,6 +101,9 @@ def test_ffevnn_float32_training_step_and_save_load(name, case, tmp_path, x32):
         assert float(jnp.abs(getattr(grads.neuron_model, leaf)).sum()) > 0, leaf
     assert spiked > case.min_spiked_fraction
 
+    if case.default_spikes:
+        _check_default_initialisation(case, x, labels)
+
     path = tmp_path / f"{name.lower()}.eqx"
     ex.save_evnn(path, net)
     loaded, _ = ex.load_evnn(path)
@@ -102,3 +111,14 @@ def test_ffevnn_float32_training_step_and_save_load(name, case, tmp_path, x32):
     (loss_loaded, ttfs_loaded), _ = _value_and_grad(loaded, x, labels)
     np.testing.assert_array_equal(np.asarray(ttfs_loaded), np.asarray(ttfs))
     assert float(loss_loaded) == float(loss)
+
+
+def _check_default_initialisation(case, x, labels):
+    keep = ("trainable", "neuron_models")
+    net = ex.FFEvNN(list(case.sizes), 5, case.model, T_MAX, key=jax.random.PRNGKey(0), output_no_spike_value=T_MAX,
+                    **{k: v for k, v in case.kwargs.items() if k in keep})
+    (_, ttfs), grads = _value_and_grad(net, x, labels)
+    assert float(jnp.mean(ttfs < T_MAX)) > 0.5
+    models = getattr(grads.neuron_model, "submodels", [grads.neuron_model])
+    weights = [np.asarray(m.weights) for m in models]
+    assert all(np.all(np.isfinite(w)) for w in weights) and all(np.abs(w).sum() > 0 for w in weights)

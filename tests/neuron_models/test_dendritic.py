@@ -13,7 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import EXACT, NetworkLosses, check_directional_derivatives, event_driven, input_rows, spike_error, spike_list
+from helpers import (
+    EXACT, NetworkLosses, check_directional_derivatives, event_driven, feed_forward_mask, input_rows,
+    spike_error, spike_list,
+)
 
 import eventax as ex
 from eventax.neuron_models.dendritic import Dendritic, DendriticNeuron
@@ -111,16 +114,9 @@ X_NET = np.array([[1.0, 9.0, 16.0], [2.5, 12.0, np.inf]])
 OBS = np.array([12.0, 25.0])
 
 
-def ff_mask():
-    mask = np.zeros((N + N_IN, N), bool)
-    mask[N:, :N_HID] = True
-    mask[:N_HID, N_HID:] = True
-    return mask
-
-
 def small_network():
     rng = np.random.default_rng(1)
-    mask = ff_mask()
+    mask = feed_forward_mask(N_IN, N_HID, N_OUT)
     w = np.where(mask[:, :, None], rng.uniform(0.8, 2.0, mask.shape + (2,)), 0.0)
     w[0, N_HID] = -0.5  # one inhibitory connection
     return ex.EvNN(
@@ -168,7 +164,7 @@ def test_gradients_match_finite_differences():
     net = small_network()
     losses, grads = LOSSES.losses_and_grads(net)
     check_directional_derivatives("Dendritic grad", net, grads, LEAVES, LOSSES.loss, tol=1e-5)
-    mask = ff_mask()
+    mask = feed_forward_mask(N_IN, N_HID, N_OUT)
     for g in grads:
         assert np.all(np.asarray(g.neuron_model.weights)[~mask] == 0.0)
 

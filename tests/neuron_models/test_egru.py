@@ -13,7 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import EXACT, NetworkLosses, check_directional_derivatives, event_driven, input_rows, spike_error, spike_list
+from helpers import (
+    EXACT, NetworkLosses, check_directional_derivatives, event_driven, feed_forward_mask, input_rows,
+    spike_error, spike_list,
+)
 
 import eventax as ex
 from eventax.neuron_models.egru import EGRU
@@ -107,16 +110,9 @@ X_NET = np.array([[1.0, 9.0, 16.0], [2.5, 12.0, np.inf]])
 OBS = np.array([12.0, 25.0])
 
 
-def ff_mask():
-    mask = np.zeros((N + N_IN, N), bool)
-    mask[N:, :N_HID] = True
-    mask[:N_HID, N_HID:] = True
-    return mask
-
-
 def small_network():
     rng = np.random.default_rng(8)
-    mask = ff_mask()
+    mask = feed_forward_mask(N_IN, N_HID, N_OUT)
     ranges = {"u": (0.0, 1.5), "r": (-1.0, 1.0), "z": (0.8, 2.0)}
     w = {g: np.where(mask, rng.uniform(*ranges[g], mask.shape), 0.0) for g in GATES}
     w["z"][0, N_HID] = -1.0  # one inhibitory synapse
@@ -165,7 +161,7 @@ def test_gradients_match_finite_differences():
     net = small_network()
     losses, grads = LOSSES.losses_and_grads(net)
     check_directional_derivatives("EGRU grad", net, grads, LEAVES, LOSSES.loss, tol=1e-5)
-    mask = ff_mask()
+    mask = feed_forward_mask(N_IN, N_HID, N_OUT)
     for g in grads:
         for gate in GATES:
             assert np.all(np.asarray(getattr(g.neuron_model, f"W_{gate}"))[~mask] == 0.0)

@@ -15,7 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import EXACT, NetworkLosses, check_entrywise_gradients, event_driven, input_rows, spike_error, spike_list
+from helpers import (
+    EXACT, NetworkLosses, assert_rejected, check_entrywise_gradients, event_driven, feed_forward_mask,
+    input_rows, spike_error, spike_list,
+)
 
 import eventax as ex
 from eventax.neuron_models import Izhikevich, PIzhikevich
@@ -123,9 +126,7 @@ NET_IC = np.array([2.0, 4.0, 0.0, 1.0, 0.5])
 
 
 def _net_weights():
-    mask = np.zeros((N + N_IN, N), bool)
-    mask[N:, :N_HID] = True
-    mask[:N_HID, N_HID:] = True
+    mask = feed_forward_mask(N_IN, N_HID, N_OUT)
     rng = np.random.default_rng(3)
     weights = np.where(mask, rng.uniform(6.0, 14.0, mask.shape), 0.0)
     weights[N, 1], weights[0, 3] = -5.0, -4.0  # some inhibition
@@ -204,10 +205,7 @@ def test_network_gradients_match_finite_differences(evaluated_network):
     ],
 )
 def test_bad_parameters_raise(kwargs, name):
-    args = dict(key=jax.random.PRNGKey(0), n_neurons=2, in_size=1, wmask=np.ones((3, 2)))
-    args.update(kwargs)
-    with pytest.raises(ValueError, match=name):
-        Izhikevich(**args)
+    assert_rejected(Izhikevich, name, **kwargs)
 
 
 def test_pizhikevich_trains_time_constants():
