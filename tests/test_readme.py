@@ -60,6 +60,15 @@ def test_custom_neuron_block_runs_and_spikes():
     assert np.all(states[:, 1, 1] > 0), "an output that spiked has received input"
 
 
+def test_nir_block_round_trips_the_quickstart_network(quickstart, tmp_path, monkeypatch):
+    """The NIR example writes the quickstart network and reads it back: same first spikes."""
+    ns = dict(quickstart)
+    monkeypatch.chdir(tmp_path)
+    exec(next(b for b in _python_blocks() if "to_nir" in b), ns)
+    assert (tmp_path / "net.nir").is_file()
+    np.testing.assert_array_equal(ns["net2"].ttfs(ns["x"]), ns["t_first"])
+
+
 def test_own_model_trains_from_a_config_and_evaluates_in_a_new_process(tmp_path, monkeypatch, capsys):
     """The README's config naming `my_neurons:CondLIF` (the custom-neuron block saved as a
     module) trains with `eventax train` (here one step on 32 samples) and `eventax eval`
