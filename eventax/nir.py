@@ -15,13 +15,16 @@ spike trains `s`. An incoming spike of weight `W[j, k]` thus raises `I_j` by
     thresh = v_threshold,   vreset = v_reset,
 
 so `to_nir` writes `Linear` weights `W[j, k] = tsyn_j weights[k, j]` with `r = w_in = 1`.
+NIR's synapse-less `LIF` / `LI` (`tau dv/dt = (v_leak - v) + r I`: a spike raises `v` by
+`r W / tau`) are `DeltaLIF` / `DeltaLI` with `tmem = tau`, `weights[k, j] = r_j W[j, k] / tau_j`.
 (Discrete-time readers of NIR that add `W` to `I` per spike see currents `tau_syn`
 times larger: that is their reading of the impulse, not NIR's.) A `Delay` before an
 `Affine`/`Linear` delays each presynaptic row (eventax's `axonal_delays`); one after it
 delays each postsynaptic neuron (eventax's `delays`, the same for all of its synapses).
 
 Supported: layered feed-forward networks (`FFEvNN`, or an `EvNN` with that structure)
-of `LIF` and `LI` neurons, one model per layer (`MultiNeuronModel` for mixed layers).
+of `LIF`, `LI`, `DeltaLIF` and `DeltaLI` neurons, one model per layer (`MultiNeuronModel`
+for mixed layers).
 Anything else (other neuron models, recurrent connections, per-synapse delays, an
 `Affine` bias, other NIR nodes) raises a `ValueError` naming it.
 """
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -40,9 +43,27 @@ except ImportError as e:  # (an optional dependency)
     raise ImportError("eventax.nir needs the `nir` package: pip install 'eventax[nir]' (or nir>=1.0.8).") from e
 
 from .evnn import EvNN, FFEvNN
-from .neuron_models import LI, LIF, MultiNeuronModel
+from .neuron_models import LI, LIF, DeltaLI, DeltaLIF, MultiNeuronModel
 
-_MODELS = {LIF: "CubaLIF", LI: "CubaLI"}
+
+class _Kind(NamedTuple):
+    """How one eventax model and one NIR node correspond: eventax parameter -> NIR
+    field, and the field holding the time constant that scales the weights."""
+
+    model: type
+    node: type
+    fields: dict[str, str]
+    tau: str
+
+
+_KINDS = [
+    _Kind(LIF, nir.CubaLIF, dict(tsyn="tau_syn", tmem="tau_mem", ic="v_leak", thresh="v_threshold",
+                                 vreset="v_reset"), "tau_syn"),
+    _Kind(LI, nir.CubaLI, dict(tsyn="tau_syn", tmem="tau_mem", ic="v_leak"), "tau_syn"),
+    _Kind(DeltaLIF, nir.LIF, dict(tmem="tau", ic="v_leak", thresh="v_threshold", vreset="v_reset"), "tau"),
+    _Kind(DeltaLI, nir.LI, dict(tmem="tau", ic="v_leak"), "tau"),
+]
+_NODES = {kind.node: kind for kind in _KINDS}
 _METHODS = ("init_state", "dynamics", "spike_condition", "input_spike", "input_spikes", "reset_spiked", "observe")
 
 
@@ -50,9 +71,10 @@ _METHODS = ("init_state", "dynamics", "spike_condition", "input_spike", "input_s
 
 
 def to_nir(net: EvNN) -> nir.NIRGraph:
-    """The NIR graph of a layered feed-forward network of `LIF` / `LI` neurons:
-    `input -> [delay] -> linear -> [delay] -> cuba_lif -> ... -> output`
-    (node names carry the layer number). Write it with `nir.write(path, graph)`."""
+    """The NIR graph of a layered feed-forward network of `LIF`, `LI`, `DeltaLIF`,
+    `DeltaLI` neurons: `input -> [axonal_delay] -> linear -> [delay] -> cubalif -> ...
+    -> output` (node names: the NIR type in lower case and the layer number). Write it
+    with `nir.write(path, graph)`."""
     layers = _layers(net)
     n = net.n_neurons
     w = np.asarray(_global_weights(net.neuron_model, n), np.float64)
@@ -66,7 +88,7 @@ def to_nir(net: EvNN) -> nir.NIRGraph:
             nodes[f"axonal_delay_{number}"] = nir.Delay(np.asarray(net.axonal_delays, np.float64)[pre])
             edges.append((previous, f"axonal_delay_{number}"))
             previous = f"axonal_delay_{number}"
-        nodes[f"linear_{number}"] = nir.Linear(weight=w[np.ix_(pre, post)].T * p["tsyn"][:, None])
+        nodes[f"linear_{number}"] = nir.Linear(weight=w[np.ix_(pre, post)].T * p[kind.tau][:, None])
         edges.append((previous, f"linear_{number}"))
         previous = f"linear_{number}"
         delay = _synaptic_delay(net, pre, post)
@@ -74,8 +96,8 @@ def to_nir(net: EvNN) -> nir.NIRGraph:
             nodes[f"delay_{number}"] = nir.Delay(delay)
             edges.append((previous, f"delay_{number}"))
             previous = f"delay_{number}"
-        name = f"{'cuba_lif' if kind is LIF else 'cuba_li'}_{number}"
-        nodes[name] = _node(kind, p)
+        name = f"{kind.node.__name__.lower()}_{number}"
+        nodes[name] = kind.node(**p, r=np.ones_like(p["v_leak"]))
         edges.append((previous, name))
         previous, pre = name, post
     nodes["output"] = nir.Output(output_type={"output": np.array([len(pre)])})
@@ -119,20 +141,28 @@ def _global_weights(model, n: int) -> np.ndarray:
 
 
 def _checked(model):
-    """`model`, if it behaves as `LIF` or `LI` (no method of theirs replaced)."""
-    for kind in _MODELS:
-        if isinstance(model, kind) and all(
-            inspect.getattr_static(type(model), m, None) is inspect.getattr_static(kind, m, None) for m in _METHODS
+    """`model`, if it behaves as one of `_KINDS`' models (no method of theirs replaced)."""
+    if _kind_of(model) is None:
+        raise ValueError(
+            f"to_nir: {type(model).__name__} has no NIR node; only LIF (-> CubaLIF), LI (-> CubaLI), "
+            f"DeltaLIF (-> LIF) and DeltaLI (-> LI) neurons map (NIR cannot express QIF, EIF, "
+            f"Izhikevich, adaptive, dendritic or wrapped models)."
+        )
+    return model
+
+
+def _kind_of(model) -> _Kind | None:
+    for kind in _KINDS:
+        if isinstance(model, kind.model) and all(
+            inspect.getattr_static(type(model), m, None) is inspect.getattr_static(kind.model, m, None)
+            for m in _METHODS
         ):
-            return model
-    raise ValueError(
-        f"to_nir: {type(model).__name__} has no NIR node; only LIF (-> CubaLIF) and LI (-> CubaLI) "
-        f"neurons map (NIR cannot express QIF, EIF, Izhikevich, adaptive, dendritic or wrapped models)."
-    )
+            return kind
+    return None
 
 
-def _population(model, neurons: np.ndarray) -> tuple[type, dict[str, np.ndarray]]:
-    """The model class and per-neuron parameters of `neurons` (one model's)."""
+def _population(model, neurons: np.ndarray) -> tuple[_Kind, dict[str, np.ndarray]]:
+    """The kind and the NIR node's per-neuron parameters of `neurons` (one model's)."""
     if isinstance(model, MultiNeuronModel):
         for sub, idx in zip(model.submodels, model.members):
             if set(neurons.tolist()) <= set(idx):
@@ -145,10 +175,12 @@ def _population(model, neurons: np.ndarray) -> tuple[type, dict[str, np.ndarray]
     def per_neuron(value):
         return np.broadcast_to(np.asarray(model.param(value), np.float64), (size,))[neurons]
 
-    names = ("tsyn", "tmem", "thresh", "vreset")
-    p = {name: per_neuron(getattr(model, name)) for name in names}
-    p["ic"] = np.asarray(model.ic, np.float64)[neurons]
-    return (LIF if isinstance(model, LIF) else LI), p
+    kind = _kind_of(model)
+    p = {field: per_neuron(getattr(model, name)) for name, field in kind.fields.items() if name != "ic"}
+    p["v_leak"] = np.asarray(model.ic, np.float64)[neurons]
+    if kind.node in (nir.CubaLIF, nir.CubaLI):
+        p["w_in"] = np.ones_like(p["v_leak"])
+    return kind, p
 
 
 def _synaptic_delay(net: EvNN, pre, post) -> np.ndarray | None:
@@ -163,19 +195,12 @@ def _synaptic_delay(net: EvNN, pre, post) -> np.ndarray | None:
     return block[0] if np.any(block != 0) else None
 
 
-def _node(kind, p) -> nir.NIRNode:
-    common = dict(tau_syn=p["tsyn"], tau_mem=p["tmem"], r=np.ones_like(p["tsyn"]), v_leak=p["ic"])
-    if kind is LI:
-        return nir.CubaLI(**common, w_in=np.ones_like(p["tsyn"]))
-    return nir.CubaLIF(**common, v_threshold=p["thresh"], v_reset=p["vreset"], w_in=np.ones_like(p["tsyn"]))
-
-
 # ---------------------------------------------------------------------- NIR -> eventax
 
 
 def from_nir(graph: nir.NIRGraph | str | Path, max_solver_time: float, **network_kwargs: Any) -> FFEvNN:
     """An `FFEvNN` from a NIR graph (or a file written by `nir.write`) that is a chain
-    `Input -> ([Delay] -> Affine|Linear -> [Delay] -> CubaLIF|CubaLI)+ -> Output`.
+    `Input -> ([Delay] -> Affine|Linear -> [Delay] -> CubaLIF|CubaLI|LIF|LI)+ -> Output`.
 
     `max_solver_time` is the trial length (NIR graphs carry none); `network_kwargs`
     go to `FFEvNN` (solver settings, `dtype`, ...). Raises `ValueError` naming any node
@@ -196,7 +221,7 @@ def from_nir(graph: nir.NIRGraph | str | Path, max_solver_time: float, **network
                     f"(tau_syn dI/dt = -I + b) has no eventax form; give the neurons `v_leak` instead."
                 )
             pending["weight"] = np.asarray(node.weight, np.float64)
-        elif isinstance(node, (nir.CubaLIF, nir.CubaLI)):
+        elif type(node) in _NODES:
             if "weight" not in pending:
                 raise ValueError(f"from_nir: neuron node {name!r} must follow an Affine or Linear node.")
             layers.append((name, node, pending))
@@ -204,10 +229,10 @@ def from_nir(graph: nir.NIRGraph | str | Path, max_solver_time: float, **network
         else:
             raise ValueError(
                 f"from_nir: node {name!r} ({type(node).__name__}) has no eventax counterpart here; "
-                f"supported: Input, Output, Affine, Linear, Delay, CubaLIF, CubaLI."
+                f"supported: Input, Output, Affine, Linear, Delay, CubaLIF, CubaLI, LIF, LI."
             )
     if pending or not layers:
-        raise ValueError("from_nir: the chain must end with a CubaLIF or CubaLI node before its Output.")
+        raise ValueError("from_nir: the chain must end with a neuron node (CubaLIF, CubaLI, LIF, LI) before its Output.")
     return _build(layers, in_size, max_solver_time, network_kwargs)
 
 
@@ -241,7 +266,7 @@ def _size(shape) -> int:
 
 
 def _build(layers, in_size: int, max_solver_time: float, network_kwargs: dict) -> FFEvNN:
-    sizes = [node.tau_syn.shape[0] for _, node, _ in layers]
+    sizes = [np.asarray(node.v_leak).shape[0] for _, node, _ in layers]
     n = sum(sizes)
     starts = np.cumsum([0] + sizes)
     weights = np.zeros((n + in_size, n))
@@ -255,18 +280,15 @@ def _build(layers, in_size: int, max_solver_time: float, network_kwargs: dict) -
             raise ValueError(
                 f"from_nir: the weights before {name!r} have shape {w.shape}; expected {(len(post), len(pre))}."
             )
-        scale = np.asarray(node.r) * np.asarray(node.w_in) / np.asarray(node.tau_syn)
+        kind = _NODES[type(node)]
+        scale = np.asarray(node.r) * np.asarray(getattr(node, "w_in", 1.0)) / np.asarray(getattr(node, kind.tau))
         weights[np.ix_(pre, post)] = (w * scale[:, None]).T
         if "axonal" in p:
             axonal[pre] = p["axonal"]
         if "synaptic" in p:
             synaptic[np.ix_(pre, post)] = p["synaptic"][None, :]
-        kind = LIF if isinstance(node, nir.CubaLIF) else LI
-        kinds.append(kind)
-        layer = dict(tsyn=node.tau_syn, tmem=node.tau_mem, ic=node.v_leak)
-        if kind is LIF:
-            layer.update(thresh=node.v_threshold, vreset=node.v_reset)
-        params.append({k: np.asarray(v, np.float64) for k, v in layer.items()})
+        kinds.append(kind.model)
+        params.append({name: np.asarray(getattr(node, field), np.float64) for name, field in kind.fields.items()})
     delays = {}
     if np.any(axonal != 0):
         delays["init_axonal_delays"] = axonal

@@ -39,7 +39,7 @@ def test_lif_network_round_trip_through_a_file_gives_the_same_spikes(tmp_path):
         init_delays=delays, init_axonal_delays=np.linspace(0.0, 1.0, n + n_in), layer_capacity=200,
     )
     graph = to_nir(net)
-    assert [type(graph.nodes[k]).__name__ for k in ("input", "axonal_delay_0", "linear_0", "delay_0", "cuba_lif_0")] \
+    assert [type(graph.nodes[k]).__name__ for k in ("input", "axonal_delay_0", "linear_0", "delay_0", "cubalif_0")] \
         == ["Input", "Delay", "Linear", "Delay", "CubaLIF"]
     back = from_nir(_written_and_read(graph, tmp_path), T_END, layer_capacity=200)
     for name in ("weights", "ic"):
@@ -56,12 +56,37 @@ def test_lif_hidden_li_readout_round_trip_gives_the_same_states(tmp_path):
         neuron_model_kwargs=[dict(wmean=2.0, wlim=3.0, tsyn=4.0), dict(tmem=8.0)],
     )
     graph = to_nir(net)
-    assert isinstance(graph.nodes["cuba_li_1"], nir.CubaLI)
+    assert isinstance(graph.nodes["cubali_1"], nir.CubaLI)
     back = from_nir(_written_and_read(graph, tmp_path), T_END)
     times = jnp.array([5.0, 12.5, 29.0])
     states = np.asarray(net.state_at_t(X, times))
     assert np.abs(states[..., 0]).max() > 0.1  # the readout is driven
     np.testing.assert_array_equal(back.state_at_t(X, times), states)
+
+
+def test_delta_synapse_neurons_are_nir_s_lif_and_li(tmp_path):
+    """DeltaLIF hidden, DeltaLI readout <-> NIR LIF, LI: same states after a round trip;
+    a hand-written NIR LI jumps by `r W / tau` and decays with `tau` (closed form, 1e-6)."""
+    net = ex.FFEvNN(
+        [6, 2], 4, ex.MultiNeuronModel, T_END, key=jax.random.PRNGKey(2), neuron_models=[ex.DeltaLIF, ex.DeltaLI],
+        neuron_model_kwargs=[dict(tmem=np.linspace(5.0, 10.0, 6), bmean=0.3), dict(tmem=7.0)],
+    )
+    graph = to_nir(net)
+    assert isinstance(graph.nodes["lif_0"], nir.LIF) and isinstance(graph.nodes["li_1"], nir.LI)
+    back = from_nir(_written_and_read(graph, tmp_path), T_END)
+    times = jnp.array([5.0, 12.5, 29.0])
+    states = np.asarray(net.state_at_t(X, times))
+    assert np.abs(states[..., 0]).max() > 0.1
+    np.testing.assert_array_equal(back.state_at_t(X, times), states)
+
+    li = nir.NIRGraph(
+        nodes={"in": nir.Input(input_type={"input": np.array([1])}), "fc": nir.Linear(weight=np.array([[0.6]])),
+               "li": nir.LI(tau=np.array([4.0]), r=np.array([2.0]), v_leak=np.array([0.0])),
+               "out": nir.Output(output_type={"output": np.array([1])})},
+        edges=[("in", "fc"), ("fc", "li"), ("li", "out")],
+    )
+    v = np.asarray(from_nir(li, T_END).state_at_t(jnp.array([[1.0]]), jnp.array([3.0, 9.0])))[0, :, 0]
+    np.testing.assert_allclose(v, 2.0 * 0.6 / 4.0 * np.exp(-np.array([2.0, 8.0]) / 4.0), atol=1e-6)
 
 
 # ---------------------------------------------------------------- a graph written by hand
@@ -165,8 +190,8 @@ def test_nodes_without_an_eventax_form_are_refused_by_name():
     with pytest.raises(ValueError, match="'fc1' has a non-zero bias"):
         from_nir(graph, T_END)
     graph = hand_written_graph()
-    graph.nodes["lif1"] = nir.LIF(tau=np.ones(3), r=np.ones(3), v_leak=np.zeros(3), v_threshold=np.ones(3))
-    with pytest.raises(ValueError, match=r"'lif1' \(LIF\) has no eventax counterpart"):
+    graph.nodes["lif1"] = nir.IF(r=np.ones(3), v_threshold=np.ones(3))
+    with pytest.raises(ValueError, match=r"'lif1' \(IF\) has no eventax counterpart"):
         from_nir(graph, T_END)
     graph = hand_written_graph()
     graph.edges.append(("lif1", "out"))

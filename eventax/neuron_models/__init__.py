@@ -3,6 +3,7 @@
 from .alif import ALIF
 from .amos import AMOS
 from .base import Constant, NeuronModel
+from .delta import DeltaLI, DeltaLIF
 from .dendritic import Dendritic, DendriticNeuron
 from .egru import EGRU
 from .eif import EIF
@@ -19,6 +20,8 @@ __all__ = [
     "ALIF",
     "AMOS",
     "Constant",
+    "DeltaLI",
+    "DeltaLIF",
     "Dendritic",
     "DendriticNeuron",
     "EGRU",

@@ -58,6 +58,13 @@ CASES = {
     ),
     "QIF": Case(PQIF, dict(tmem=5.0, tsyn=2.5, wlim=3.0, wmean=1.5), seed=0, min_spiked_fraction=0.25),
     "Izhikevich": Case(PIzhikevich, dict(wlim=20.0, wmean=15.0), ("a",), seed=0, min_spiked_fraction=0.25),
+    # Delta synapses: a spike that an input jump causes is at that input's time, so weights
+    # get gradients only through neurons that reach threshold drifting (bias above it);
+    # at the default init (no bias) every spike is a jump's: all gradients are exactly 0.
+    "DeltaLIF": Case(
+        ex.DeltaLIF, dict(bmean=1.2, blim=0.4, trainable=("tmem",)), ("weights", "ic", "tmem"),
+        min_spiked_fraction=0.5, default_spikes=False,
+    ),
     "ALIF": Case(ALIF, dict(wmean=2.5, wlim=3.0, trainable=("tmem", "ta")), ("weights", "tmem")),
     # FFEvNN([3]): the Yin-Yang configs' network, at the model's default solver settings.
     "Dendritic": Case(
