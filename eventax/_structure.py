@@ -32,9 +32,10 @@ from .neuron_models.base import Constant
 Spec = Any  # a JSON value
 
 
-def describe(tree, where: str = "net") -> Spec:
-    """The JSON description of `tree` (module docstring); `where` names it in errors."""
-    return _Describe().value(tree, where, static=False)
+def describe(tree, where: str = "net", static: bool = False) -> Spec:
+    """The JSON description of `tree` (module docstring); `where` names it in errors.
+    `static`: arrays by value (as a module's static fields), not as placeholders."""
+    return _Describe().value(tree, where, static=static)
 
 
 def rebuild(spec: Spec) -> Any:
@@ -54,8 +55,8 @@ class _Describe:
             return _inline(x) if static else {"leaf": _leaf_kind(x), "shape": list(np.shape(x)), "dtype": str(x.dtype)}
         if isinstance(x, Constant):
             return {"constant": _inline(x.value)}
-        if isinstance(x, np.dtype):
-            return {"numpy_dtype": str(x)}
+        if isinstance(x, np.dtype) or _is_scalar_type(x):
+            return {"numpy_dtype": str(np.dtype(x))}
         if isinstance(x, tuple) and hasattr(type(x), "_fields"):
             items = [self.value(v, f"{where}.{k}", static) for k, v in zip(type(x)._fields, x)]
             return {"namedtuple": _class_path(type(x), where), "items": items}
@@ -82,6 +83,11 @@ class _Describe:
             if f.name in m.__dict__:
                 fields[f.name] = self.value(m.__dict__[f.name], f"{where}.{f.name}", f.metadata.get("static", False))
         return {"module": _class_path(type(m), where), "fields": fields}
+
+
+def _is_scalar_type(x) -> bool:
+    """`jnp.float32` and its kind: not a class, but a dtype by another name."""
+    return type(x).__name__ == "_ScalarMeta" and hasattr(x, "dtype")
 
 
 def _is_jax_function(x) -> bool:

@@ -144,6 +144,32 @@ def test_a_changed_class_is_reported(tmp_path):
         ex.load_evnn(path)
 
 
+def test_a_config_of_constructor_keywords_round_trips(tmp_path):
+    """A config that is not plain JSON (a PRNG key, arrays, a model class, a dtype, as
+    eventax 0.1.0's scripts save the keywords they built with) comes back equal; a plain
+    one is stored as it is. `neuron_model`, if given to `load_evnn`, must be the saved one."""
+    import jax.numpy as jnp
+
+    net = NETS["LIF"]()
+    config = {"key": KEY, "neuron_model": LIF, "layers": [10, 3], "dtype": jnp.float32,
+              "ids": np.arange(3, dtype=np.int32), "tsyn": 5.0, "name": "run"}
+    _, back = _round_trip(net, tmp_path / "a.evnn", config)
+    assert back.keys() == config.keys() and back["neuron_model"] is LIF and back["layers"] == [10, 3]
+    np.testing.assert_array_equal(back["key"], np.asarray(KEY))
+    np.testing.assert_array_equal(back["ids"], config["ids"])
+    assert back["ids"].dtype == np.int32 and np.dtype(back["dtype"]) == np.float32 and back["tsyn"] == 5.0
+    with zipfile.ZipFile(tmp_path / "a.evnn") as zf:
+        assert "config" not in json.loads(zf.read("meta.json"))
+    plain = {"lr": 0.005, "layers": [10, 3]}
+    ex.save_evnn(tmp_path / "b.evnn", net, plain)
+    with zipfile.ZipFile(tmp_path / "b.evnn") as zf:
+        assert json.loads(zf.read("meta.json"))["config"] == plain
+    loaded, _ = ex.load_evnn(tmp_path / "b.evnn", neuron_model=LIF)
+    _assert_same(net, loaded)
+    with pytest.raises(ValueError, match="holds a LIF network, not the given `neuron_model` QIF"):
+        ex.load_evnn(tmp_path / "b.evnn", neuron_model=QIF)
+
+
 def test_other_files_are_rejected(tmp_path):
     path = tmp_path / "other.zip"
     with zipfile.ZipFile(path, "w") as zf:

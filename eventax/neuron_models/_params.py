@@ -97,7 +97,7 @@ def draw_weights(key, wmask, dtype, *, wlim=None, wmean=0.0, init_weights=None, 
         raise ValueError("Set `wlim` (width of the uniform weight init) or `init_weights`.")
     if fan_in_mode not in (None, "sqrt", "linear"):
         raise ValueError(f"`fan_in_mode` must be None, 'sqrt' or 'linear'; got {fan_in_mode!r}.")
-    w = jax.random.uniform(key, mask.shape, dtype, wmean - wlim / 2, wmean + wlim / 2)
+    w = jax.random.uniform(_needed(key, "weights"), mask.shape, dtype, wmean - wlim / 2, wmean + wlim / 2)
     fan_in = np.maximum(mask.sum(axis=0), 1)
     scale = {None: np.ones_like(fan_in, float), "sqrt": 1 / np.sqrt(fan_in), "linear": 1 / fan_in}
     w = w * jnp.asarray(scale[fan_in_mode] * mask, dtype=dtype)
@@ -125,7 +125,16 @@ def draw_bias(key, n_neurons, dtype, *, blim=None, bmean=0.0, init_bias=None):
         return jnp.asarray(b, dtype=dtype)
     if blim is None:
         return jnp.full((n_neurons,), bmean, dtype=dtype)
-    return jax.random.uniform(key, (n_neurons,), dtype, bmean - blim / 2, bmean + blim / 2)
+    return jax.random.uniform(_needed(key, "bias"), (n_neurons,), dtype, bmean - blim / 2, bmean + blim / 2)
+
+
+def _needed(key, what: str):
+    """`key` for a random draw of `what`; a model built with `key=None` (as eventax
+    0.1.0 allowed) needs none as long as every array is given."""
+    if key is None:
+        verb = "are" if what == "weights" else "is"
+        raise ValueError(f"`key` is None, but the {what} {verb} drawn at random: pass a PRNG key, or `init_{what}`.")
+    return key
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,7 +191,8 @@ class SynapseInit:
 
     def draw(self, key, wmask, dtype):
         """`(weights, ic)`: the weights from `key`, the bias from `fold_in(key, 1)`."""
-        return self.weights(key, wmask, dtype), self.bias(jax.random.fold_in(key, 1), wmask.shape[1], dtype)
+        bias_key = None if key is None else jax.random.fold_in(key, 1)
+        return self.weights(key, wmask, dtype), self.bias(bias_key, wmask.shape[1], dtype)
 
 
 _POSITIONAL = ("self", "key", "n_neurons", "in_size", "wmask")

@@ -91,3 +91,14 @@ def test_a_user_model_takes_the_shared_keywords():
     np.testing.assert_array_equal(np.asarray(model.ic), np.float32(0.5))
     with pytest.raises(ValueError, match=r"`gian` \(did you mean `gain`\?\)"):
         _UserModel(KEY, N, IN, MASK, gian=2.0)
+
+
+def test_a_model_needs_no_key_when_every_array_is_given():
+    """`key=None` (eventax 0.1.0 allowed it) builds a model whose weights and bias are
+    given; a random draw without a key names the missing array."""
+    model = ex.LIF(None, 2, 1, np.ones((3, 2)), init_weights=0.5, init_bias=0.1)
+    np.testing.assert_array_equal(model.weights, np.full((3, 2), 0.5, np.float32))
+    with pytest.raises(ValueError, match="`key` is None, but the weights are drawn at random"):
+        ex.LIF(None, 2, 1, np.ones((3, 2)), init_bias=0.1)
+    with pytest.raises(ValueError, match="`key` is None, but the bias is drawn"):
+        ex.LIF(None, 2, 1, np.ones((3, 2)), init_weights=0.5, blim=1.0)
