@@ -79,29 +79,25 @@ def to_nir(net: EvNN) -> nir.NIRGraph:
     n = net.n_neurons
     w = np.asarray(_global_weights(net.neuron_model, n), np.float64)
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([net.in_size])})}
-    edges, previous = [], "input"
+    edges: list[tuple[str, str]] = []
+
+    def append(name: str, node: nir.NIRNode) -> None:  # (after the node appended last)
+        edges.append((list(nodes)[-1], name))
+        nodes[name] = node
+
     pre = np.arange(n, n + net.in_size)
     for number, (a, b) in enumerate(layers):
         post = np.arange(a, b)
         kind, p = _population(net.neuron_model, post)
         if net.axonal_delays is not None and np.any(np.asarray(net.axonal_delays)[pre] != 0):
-            nodes[f"axonal_delay_{number}"] = nir.Delay(np.asarray(net.axonal_delays, np.float64)[pre])
-            edges.append((previous, f"axonal_delay_{number}"))
-            previous = f"axonal_delay_{number}"
-        nodes[f"linear_{number}"] = nir.Linear(weight=w[np.ix_(pre, post)].T * p[kind.tau][:, None])
-        edges.append((previous, f"linear_{number}"))
-        previous = f"linear_{number}"
+            append(f"axonal_delay_{number}", nir.Delay(np.asarray(net.axonal_delays, np.float64)[pre]))
+        append(f"linear_{number}", nir.Linear(weight=w[np.ix_(pre, post)].T * p[kind.tau][:, None]))
         delay = _synaptic_delay(net, pre, post)
         if delay is not None:
-            nodes[f"delay_{number}"] = nir.Delay(delay)
-            edges.append((previous, f"delay_{number}"))
-            previous = f"delay_{number}"
-        name = f"{kind.node.__name__.lower()}_{number}"
-        nodes[name] = kind.node(**p, r=np.ones_like(p["v_leak"]))
-        edges.append((previous, name))
-        previous, pre = name, post
-    nodes["output"] = nir.Output(output_type={"output": np.array([len(pre)])})
-    edges.append((previous, "output"))
+            append(f"delay_{number}", nir.Delay(delay))
+        append(f"{kind.node.__name__.lower()}_{number}", kind.node(**p, r=np.ones_like(p["v_leak"])))
+        pre = post
+    append("output", nir.Output(output_type={"output": np.array([len(pre)])}))
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
 
