@@ -74,8 +74,8 @@ class ModelConfig:
     `FixedStepNN`). `max_solver_time`, `solver`, `solver_stepsize`, `engine`,
     `layer_capacity` and `max_event_steps` as in `EvNN`; `rtol` and `atol` give a `PIDController`. Solver
     settings left out are the neuron model's `network_defaults` (feed-forward
-    networks), else `EvNN`'s; the surrogate mode's fixed-step scheme is `solver`,
-    else Euler.
+    networks; for a model without them, adaptive Tsit5 in the event loop), else
+    `EvNN`'s; the surrogate mode's fixed-step scheme is `solver`, else Euler.
     """
 
     neuron: str = "LIF"

@@ -296,10 +296,15 @@ class FFEvNN(EvNN):
 # ---------------------------------------------------------------------- helpers
 
 
-# What an FFEvNN uses where neither the user nor the model's `network_defaults` say.
+# The bundle an FFEvNN uses where neither the user nor the model's `network_defaults` say
+# anything (a user's model, a wrapper): adaptive Tsit5 in the event loop, accurate for any
+# smooth ODE (the layered engine asks more of a model, see `engine`).
 _FF_DEFAULTS = {
-    "solver": dfx.Euler(), "solver_stepsize": 0.01, "stepsize_controller": None, "engine": "loop",
+    "solver": dfx.Tsit5(), "solver_stepsize": 0.5,
+    "stepsize_controller": dfx.PIDController(rtol=1e-6, atol=1e-6), "engine": "loop",
 }
+# What completes a bundle, or the user's partial choice (`solver=Euler()` alone: constant steps).
+_FILL = {"solver": dfx.Euler(), "solver_stepsize": 0.01, "stepsize_controller": None, "engine": "loop"}
 
 
 def _settings(neuron_model, kwargs, **given) -> dict[str, Any]:
@@ -313,11 +318,10 @@ def _settings(neuron_model, kwargs, **given) -> dict[str, Any]:
     else:
         model = dict(neuron_model.network_defaults)
     if any(given[k] is not None for k in ("solver", "solver_stepsize", "stepsize_controller")):
-        model = {}  # the user chose the solver settings: nothing of the model's bundle
-    return {
-        key: value if value is not None else model.get(key, _FF_DEFAULTS[key])
-        for key, value in given.items()
-    }
+        model = {}  # the user chose the solver settings: nothing of a default bundle
+    elif not model:
+        model = _FF_DEFAULTS
+    return {key: value if value is not None else model.get(key, _FILL[key]) for key, value in given.items()}
 
 
 def _is_multi(model) -> bool:

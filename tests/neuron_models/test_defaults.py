@@ -1,4 +1,5 @@
-"""Every built-in model's `network_defaults` gives accurate spike times (issue 12, target 2).
+"""Every built-in model's `network_defaults` gives accurate spike times (issue 12, target 2),
+and so does the fallback for a model without them (a user's own: `UserCondLIF` below).
 
 A user who passes no solver settings to `FFEvNN` gets the model's defaults. On a small
 Yin-Yang-coded network (5-10-3, or 5-3 for the dendritic neuron, as its config), the
@@ -24,7 +25,41 @@ import eventax as ex
 from eventax.data import yin_yang, yin_yang_spikes
 from eventax.simulation import Recorders
 
+class UserCondLIF(ex.NeuronModel):
+    """A model as a user writes it (the README's conductance-based LIF), without
+    `network_defaults`: `tmem v' = -v + g (e_rev - v)`, `tsyn g' = -g`."""
+
+    weights: jax.Array
+    tmem: float = 20.0
+    tsyn: float = 5.0
+    e_rev: float = 5.0
+
+    def __init__(self, key, n_neurons, in_size, wmask, dtype=jnp.float32, scale=2.0):
+        self.dtype = dtype
+        self.weights = scale * jax.random.uniform(key, wmask.shape, dtype) * wmask
+
+    def init_state(self, n_neurons):
+        zeros = jnp.zeros((n_neurons,), self.dtype)
+        return zeros, zeros
+
+    def dynamics(self, t, y, args):
+        v, g = y
+        return (-v + g * (self.e_rev - v)) / self.tmem, -g / self.tsyn
+
+    def spike_condition(self, t, y):
+        return y[0] - 1.0
+
+    def input_spike(self, y, from_idx, to_idx, valid_mask):
+        v, g = y
+        return v, g.at[to_idx].add(jnp.where(valid_mask, self.weights[from_idx, to_idx], 0.0))
+
+    def reset_spiked(self, y, spike_mask):
+        v, g = y
+        return jnp.where(spike_mask, 0.0, v), g
+
+
 MODELS = {
+    "a user's model": (UserCondLIF, [10, 3], {}, {}),
     "LIF": (ex.LIF, [10, 3], dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=1.5, wlim=3.0), {}),
     "ALIF": (ex.ALIF, [10, 3], dict(thresh=1.0, tsyn=5.0, tmem=10.0, wmean=2.5, wlim=3.0), {}),
     "QIF": (ex.QIF, [10, 3], dict(tsyn=2.5, tmem=5.0, wmean=1.5, wlim=3.0), {}),
