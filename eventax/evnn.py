@@ -309,8 +309,9 @@ _FILL = {"solver": dfx.Euler(), "solver_stepsize": 0.01, "stepsize_controller": 
 
 def _settings(neuron_model, kwargs, **given) -> dict[str, Any]:
     """Solver settings: the user's, else the model's `network_defaults`, else
-    `_FF_DEFAULTS`. The model's settings are one bundle (its step and engine belong
-    to its solver): they apply only where the user gives no solver, step or controller."""
+    `_FF_DEFAULTS`. Each default is one bundle (its step and engine belong to its
+    solver): it applies only where the user gives no solver, step or controller; what
+    a bundle or the user's partial choice leaves out comes from `_FILL`."""
     from .neuron_models.multi import agreed_defaults
 
     if _is_multi(neuron_model) and inspect.isclass(neuron_model):
