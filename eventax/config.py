@@ -115,8 +115,13 @@ class LossConfig:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """AdamW (optax defaults unless set) with global-norm clipping at `clip_norm` (0: none)."""
+    """`rule = "adamw"`: AdamW (optax defaults unless set) with global-norm clipping at
+    `clip_norm` (0: none). `rule = "manhattan"`: fixed steps `lr` along the gradient's
+    sign (`eventax.optim.manhattan`; `b1`, `b2`, `weight_decay`, `clip_norm` unused),
+    the weights kept in `±weight_range` if it is > 0 (`bounded_manhattan`)."""
 
+    rule: str = "adamw"
+    weight_range: float = _bounded(0.0, least=0)
     lr: float = _bounded(0.005, above=0)
     b1: float = 0.9
     b2: float = 0.999

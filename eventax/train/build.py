@@ -6,6 +6,7 @@ import inspect
 import re
 
 import diffrax as dfx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -15,6 +16,7 @@ from .._structure import import_path
 from ..config import ConfigError, LossConfig, ModelConfig, OptimConfig
 from ..evnn import EvNN, FFEvNN
 from ..fixed_step import FixedStepNN
+from ..optim import keep_params_in_range, manhattan
 from ..losses import ActivityRegulariser, Loss, StateLoss, TTFSLoss
 
 _WRAPPERS = {"AMOS": neuron_models.AMOS, "Refractory": neuron_models.Refractory}
@@ -169,12 +171,29 @@ def build_loss(cfg: LossConfig, model: ModelConfig, start_channels=None, net=Non
 
 
 def build_optimiser(cfg: OptimConfig) -> optax.GradientTransformation:
-    """Global-norm clipping, then AdamW."""
+    """Global-norm clipping, then AdamW; or the Manhattan rule (see `OptimConfig`)."""
     if not cfg.lr > 0:
         raise ConfigError(f"`optim.lr` must be positive; got {cfg.lr}.")
+    if cfg.rule == "manhattan":
+        if cfg.weight_range > 0:
+            keep = keep_params_in_range(-cfg.weight_range, cfg.weight_range)
+            return optax.chain(manhattan(cfg.lr), optax.masked(keep, _weights))
+        return manhattan(cfg.lr)
+    if cfg.rule != "adamw":
+        raise ConfigError(f"`optim.rule` must be 'adamw' or 'manhattan'; got {cfg.rule!r}.")
     parts = [optax.clip_by_global_norm(cfg.clip_norm)] if cfg.clip_norm > 0 else []
     parts.append(optax.adamw(cfg.lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay))
     return optax.chain(*parts)
+
+
+_WEIGHTS = ("weights", "W_u", "W_r", "W_z")
+
+
+def _weights(params):
+    """Which leaves of `params` are synaptic weights (a model's `weights`, EGRU's gates')."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "name", None) in _WEIGHTS, params
+    )
 
 
 def _construct(cls, params, key):

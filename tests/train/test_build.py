@@ -102,3 +102,26 @@ def test_solver_settings_left_out_are_the_models_defaults():
         net(neuron="LIF", rtol=1e-5)
     with pytest.raises(ConfigError, match="model.solver_stepsize.*a number"):
         from_dict({"model": {"solver_stepsize": "big"}})
+
+
+def test_the_manhattan_rule_from_a_config_keeps_only_the_weights_in_range():
+    """`optim.rule = "manhattan"`: every parameter steps by `lr` along its gradient's
+    sign; with `weight_range` the weights stop at ±range, the bias does not."""
+    import equinox as eqx
+    import optax
+
+    from eventax.train.build import build_optimiser
+
+    cfg = from_dict({"optim": {"rule": "manhattan", "lr": 0.3, "weight_range": 0.5}})
+    net = ex.FFEvNN([4, 2], 3, ex.LIF, 20.0, key=jax.random.PRNGKey(0), wmean=3.0, wlim=2.0, init_bias=0.9)
+    params = eqx.filter(net, eqx.is_inexact_array)
+    grads = jax.tree.map(lambda p: -np.ones_like(p), params)  # every entry moves up by 0.3
+    opt = build_optimiser(cfg.optim)
+    updates, _ = opt.update(grads, opt.init(params), params)
+    new = eqx.apply_updates(net, updates)
+    w, w0 = np.asarray(new.neuron_model.weights), np.asarray(net.neuron_model.weights)
+    real = np.asarray(net.wmask.value)
+    np.testing.assert_allclose(w[real], np.minimum(w0[real] + 0.3, 0.5), rtol=1e-6)
+    np.testing.assert_allclose(new.neuron_model.ic, 1.2, rtol=1e-6)
+    with pytest.raises(ConfigError, match="optim.rule"):
+        build_optimiser(from_dict({"optim": {"rule": "sgd"}}).optim)
