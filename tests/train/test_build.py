@@ -108,7 +108,6 @@ def test_the_manhattan_rule_from_a_config_keeps_only_the_weights_in_range():
     """`optim.rule = "manhattan"`: every parameter steps by `lr` along its gradient's
     sign; with `weight_range` the weights stop at ±range, the bias does not."""
     import equinox as eqx
-    import optax
 
     from eventax.train.build import build_optimiser
 
