@@ -118,7 +118,8 @@ class OptimConfig:
     """`rule = "adamw"`: AdamW (optax defaults unless set) with global-norm clipping at
     `clip_norm` (0: none). `rule = "manhattan"`: fixed steps `lr` along the gradient's
     sign (`eventax.optim.manhattan`; `b1`, `b2`, `weight_decay`, `clip_norm` unused),
-    the weights kept in `±weight_range` if it is > 0 (`bounded_manhattan`)."""
+    the weights (fields named `weights`, EGRU's `W_u`, `W_r`, `W_z`) kept in
+    `±weight_range` if it is > 0 (`bounded_manhattan`)."""
 
     rule: str = "adamw"
     weight_range: float = _bounded(0.0, least=0)

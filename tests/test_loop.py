@@ -9,7 +9,7 @@ import pytest
 
 from eventax._loop import saved_while_loop
 
-jax.config.update("jax_enable_x64", True)
+pytestmark = pytest.mark.usefixtures("x64")  # (float64 for this module's tests only)
 
 STEPS = 40  # the loop's bound (the samples below stop after 9 to 31 iterations)
 
@@ -45,8 +45,8 @@ def _unrolled_loss(w, x0):
     return _loss(c)
 
 
-W = jnp.array([0.7, 1.1])
-X0 = jnp.array([[0.3, 0.5], [1.2, -0.4], [-0.6, 0.9]])
+W = np.array([0.7, 1.1])  # (float64: jnp turns them into float64 under the x64 fixture)
+X0 = np.array([[0.3, 0.5], [1.2, -0.4], [-0.6, 0.9]])
 
 
 def _iterations(w, x0):

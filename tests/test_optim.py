@@ -13,8 +13,9 @@ from eventax.optim import bounded_manhattan, keep_params_in_range, manhattan
 
 
 def test_manhattan_steps_by_the_sign_of_the_gradient():
-    params = {"w": jnp.array([0.5, -0.2, 0.0, 1.0]), "b": jnp.array(0.3)}
-    grads = {"w": jnp.array([2.0, -1e-9, 0.0, -3.0]), "b": jnp.array(-0.7)}
+    f32 = jnp.float32  # (explicit: another test of the worker may have left x64 on)
+    params = {"w": jnp.array([0.5, -0.2, 0.0, 1.0], f32), "b": jnp.array(0.3, f32)}
+    grads = {"w": jnp.array([2.0, -1e-9, 0.0, -3.0], f32), "b": jnp.array(-0.7, f32)}
     opt = manhattan(0.1)
     updates, _ = opt.update(grads, opt.init(params), params)
     np.testing.assert_array_equal(updates["w"], np.float32([-0.1, 0.1, 0.0, 0.1]))
