@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ._params import Parameters, SynapseInit, check_wmask
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
+from .lif import init_leaky
 
 
 class _DeltaLeaky(CurrentSynapses):
@@ -40,16 +40,8 @@ class _DeltaLeaky(CurrentSynapses):
         dtype=jnp.float32,
         **synapses,
     ):
-        self.dtype = dtype
-        par = Parameters(n_neurons, dtype, trainable, ("thresh", "vreset", "tmem"))
-        self.thresh = par("thresh", thresh)
-        self.vreset = par("vreset", vreset)
-        self.tmem = par("tmem", tmem, positive=True)
-        if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
-            raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
-        scale = float(jnp.max(self.param(self.thresh)))
-        init = SynapseInit.of(type(self), scale, synapses, default_drive=self.default_drive * scale)
-        self.weights, self.ic = init.draw(key, check_wmask(wmask, n_neurons, in_size), dtype)
+        init_leaky(self, key, n_neurons, in_size, wmask, dict(tmem=tmem), thresh=thresh, vreset=vreset,
+                   trainable=trainable, dtype=dtype, synapses=synapses, wlim=1.0, drive=self.default_drive)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"]]:
         return (jnp.zeros((n_neurons,), self.dtype),)

@@ -11,6 +11,24 @@ from ._params import Parameters, SynapseInit, check_wmask
 from .base import LINEAR_NETWORK_DEFAULTS, Constant, CurrentSynapses
 
 
+def init_leaky(model, key, n_neurons, in_size, wmask, time_constants: dict, *, thresh, vreset, trainable, dtype,
+               synapses, wlim: float, drive: float) -> None:
+    """Set what every leaky current-synapse model has: `thresh`, `vreset` (checked below
+    `thresh`), the `time_constants` (positive) as parameters, and `weights`, `ic` drawn by
+    `SynapseInit` with default width `wlim thresh` and default drive `drive thresh`."""
+    model.dtype = dtype
+    par = Parameters(n_neurons, dtype, trainable, ("thresh", "vreset") + tuple(time_constants))
+    model.thresh = par("thresh", thresh)
+    model.vreset = par("vreset", vreset)
+    for name, value in time_constants.items():
+        setattr(model, name, par(name, value, positive=True))
+    if not jnp.all(model.param(model.vreset) < model.param(model.thresh)):
+        raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
+    scale = float(jnp.max(model.param(model.thresh)))
+    init = SynapseInit.of(type(model), wlim * scale, synapses, default_drive=drive * scale)
+    model.weights, model.ic = init.draw(key, check_wmask(wmask, n_neurons, in_size), dtype)
+
+
 class _Leaky(CurrentSynapses):
     """What `LIF` and `LI` share: the leaky membrane driven by a current-based
     synapse (fields, construction, dynamics); they differ in whether it spikes."""
@@ -43,18 +61,8 @@ class _Leaky(CurrentSynapses):
         dtype=jnp.float32,
         **synapses,
     ):
-        self.dtype = dtype
-        n = n_neurons
-        par = Parameters(n, dtype, trainable, ("thresh", "vreset") + self.time_constants)
-        self.thresh = par("thresh", thresh)
-        self.vreset = par("vreset", vreset)
-        self.tsyn = par("tsyn", tsyn, positive=True)
-        self.tmem = par("tmem", tmem, positive=True)
-        if not jnp.all(self.param(self.vreset) < self.param(self.thresh)):
-            raise ValueError(f"`vreset` ({vreset}) must be below `thresh` ({thresh}).")
-        scale = 4.0 * float(jnp.max(self.param(self.thresh)))
-        init = SynapseInit.of(type(self), scale, synapses, default_drive=self.drive_per_wlim * scale)
-        self.weights, self.ic = init.draw(key, check_wmask(wmask, n, in_size), dtype)
+        init_leaky(self, key, n_neurons, in_size, wmask, dict(tsyn=tsyn, tmem=tmem), thresh=thresh, vreset=vreset,
+                   trainable=trainable, dtype=dtype, synapses=synapses, wlim=4.0, drive=4.0 * self.drive_per_wlim)
 
     def init_state(self, n_neurons: int) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
         # One array per channel, not (n, 2): a fixed-step scan over an interleaved
